@@ -1,0 +1,130 @@
+"""The store's public surface as a Protocol: the one contract both transports implement.
+
+:class:`chroma_grpc.store.Store` implements it in-process (embedded clients, and the server).
+:class:`chroma_grpc.client.grpc_adapter.GrpcStore` implements it over gRPC. The Python client
+API (``chroma_grpc.client``) is written against this Protocol only, so both transports share
+one semantics. Every method validates its arguments itself and raises the classes of
+:mod:`chroma_grpc.store.errors` with chromadb 0.4.24's messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from chroma_grpc.store.types import (
+    DEFAULT_GET_INCLUDE,
+    DEFAULT_QUERY_INCLUDE,
+    CollectionInfo,
+    GetResult,
+    Include,
+    Metadata,
+    QueryResult,
+    RecordBatch,
+    StoreLimits,
+    Vectors,
+    Where,
+    WhereDocument,
+)
+
+
+class StoreAPI(Protocol):
+    @property
+    def limits(self) -> StoreLimits:
+        """Bounds every call must respect (batch size, dimension, n_results)."""
+        ...
+
+    @property
+    def allow_reset(self) -> bool: ...
+
+    def heartbeat(self) -> int:
+        """Nanoseconds since the epoch."""
+        ...
+
+    def close(self) -> None:
+        """Release files and connections; further calls are an error."""
+        ...
+
+    def reset(self) -> None:
+        """Delete every collection. ResetNotAllowedError unless allow_reset."""
+        ...
+
+    # -- collections -------------------------------------------------------------------------
+    def create_collection(
+        self, name: str, metadata: Metadata | None = None, get_or_create: bool = False
+    ) -> tuple[CollectionInfo, bool]:
+        """Returns (collection, created). Existing name: UniqueConstraintError, or with
+        get_or_create the existing one, its metadata replaced when ``metadata`` is not None."""
+        ...
+
+    def get_collection(
+        self, name: str | None = None, collection_id: str | None = None
+    ) -> CollectionInfo:
+        """Exactly one of name / collection_id. Missing: CollectionNotFoundError."""
+        ...
+
+    def list_collections(
+        self, limit: int | None = None, offset: int | None = None
+    ) -> list[CollectionInfo]: ...
+
+    def count_collections(self) -> int: ...
+
+    def modify_collection(
+        self, collection_id: str, name: str | None = None, metadata: Metadata | None = None
+    ) -> CollectionInfo:
+        """Rename and/or replace metadata entirely; ``hnsw:space`` may not change."""
+        ...
+
+    def delete_collection(self, name: str) -> None: ...
+
+    # -- records -----------------------------------------------------------------------------
+    def add(self, collection_id: str, batch: RecordBatch) -> None:
+        """Atomic. Existing ids are skipped (record unchanged). Embeddings required."""
+        ...
+
+    def upsert(self, collection_id: str, batch: RecordBatch) -> None:
+        """Atomic. New ids added, existing ones updated (metadata merged key by key)."""
+        ...
+
+    def update(self, collection_id: str, batch: RecordBatch) -> None:
+        """Atomic. Missing ids skipped; given columns replace (metadata merges)."""
+        ...
+
+    def delete(
+        self,
+        collection_id: str,
+        ids: Sequence[str] | None = None,
+        where: Where | None = None,
+        where_document: WhereDocument | None = None,
+    ) -> list[str]:
+        """Delete records matching all criteria; returns the ids deleted. No criteria: error."""
+        ...
+
+    def get(
+        self,
+        collection_id: str,
+        ids: Sequence[str] | None = None,
+        where: Where | None = None,
+        where_document: WhereDocument | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        include: Include = DEFAULT_GET_INCLUDE,
+    ) -> GetResult:
+        """Ascending id order; limit None or 0 means no limit."""
+        ...
+
+    def query(
+        self,
+        collection_id: str,
+        query_embeddings: Vectors,
+        n_results: int = 10,
+        where: Where | None = None,
+        where_document: WhereDocument | None = None,
+        include: Include = DEFAULT_QUERY_INCLUDE,
+    ) -> list[QueryResult]:
+        """One result per query row, nearest first; n_results clamped to the matches."""
+        ...
+
+    def count(self, collection_id: str) -> int: ...
+
+    def peek(self, collection_id: str, limit: int = 10) -> GetResult: ...

@@ -1,0 +1,142 @@
+"""The errors every layer raises, named as chromadb names them.
+
+The store raises these; the embedded client lets them through unchanged, the server turns each
+into a gRPC status (``code``) with a ``google.rpc.ErrorInfo`` whose reason is the class's
+``reason``, and the remote client raises the same class again from that reason. Several classes
+also inherit ``ValueError`` or ``TypeError`` because that is what chromadb 0.4.24 raises there.
+
+    ChromaError
+    ├── InvalidArgumentError (ValueError)          INVALID_ARGUMENT
+    │   └── BatchSizeExceededError                  INVALID_ARGUMENT (message says the limit)
+    ├── InvalidArgumentTypeError (TypeError)       INVALID_ARGUMENT
+    ├── InvalidDimensionException                  INVALID_ARGUMENT
+    ├── DuplicateIDError                           INVALID_ARGUMENT
+    ├── CollectionNotFoundError (ValueError)       NOT_FOUND  (lookup by name)
+    ├── InvalidCollectionException                 NOT_FOUND  (a handle whose collection is gone)
+    ├── UniqueConstraintError                      ALREADY_EXISTS
+    ├── ResetNotAllowedError (ValueError)          FAILED_PRECONDITION
+    ├── FailedPreconditionError (ValueError)       FAILED_PRECONDITION
+    ├── ResourceExhaustedError (ValueError)        RESOURCE_EXHAUSTED
+    ├── AuthorizationError                         UNAUTHENTICATED
+    └── InternalError                              INTERNAL
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import ClassVar
+
+
+class ErrorCode(enum.Enum):
+    """Transport-neutral status codes; their names match ``grpc.StatusCode`` members."""
+
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    NOT_FOUND = "NOT_FOUND"
+    ALREADY_EXISTS = "ALREADY_EXISTS"
+    FAILED_PRECONDITION = "FAILED_PRECONDITION"
+    RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    INTERNAL = "INTERNAL"
+
+
+class ChromaError(Exception):
+    """Base of every error chroma-grpc raises on purpose.
+
+    ``field`` names the request field at fault when there is one (it becomes a
+    ``google.rpc.BadRequest`` field violation on the wire).
+    """
+
+    code: ClassVar[ErrorCode] = ErrorCode.INTERNAL
+    reason: ClassVar[str] = "INTERNAL"
+
+    def __init__(self, message: str = "", *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    @classmethod
+    def name(cls) -> str:
+        """chromadb's ``ChromaError.name()``."""
+        return cls.__name__
+
+
+class InvalidArgumentError(ChromaError, ValueError):
+    code = ErrorCode.INVALID_ARGUMENT
+    reason = "INVALID_ARGUMENT"
+
+
+class BatchSizeExceededError(InvalidArgumentError):
+    reason = "BATCH_SIZE_EXCEEDED"
+
+
+class InvalidArgumentTypeError(ChromaError, TypeError):
+    code = ErrorCode.INVALID_ARGUMENT
+    reason = "INVALID_ARGUMENT_TYPE"
+
+
+class InvalidDimensionException(ChromaError):
+    code = ErrorCode.INVALID_ARGUMENT
+    reason = "INVALID_DIMENSION"
+
+
+class DuplicateIDError(ChromaError):
+    code = ErrorCode.INVALID_ARGUMENT
+    reason = "DUPLICATE_ID"
+
+
+class CollectionNotFoundError(ChromaError, ValueError):
+    code = ErrorCode.NOT_FOUND
+    reason = "COLLECTION_NOT_FOUND"
+
+
+class InvalidCollectionException(ChromaError):
+    code = ErrorCode.NOT_FOUND
+    reason = "INVALID_COLLECTION"
+
+
+class UniqueConstraintError(ChromaError):
+    code = ErrorCode.ALREADY_EXISTS
+    reason = "UNIQUE_CONSTRAINT"
+
+
+class ResetNotAllowedError(ChromaError, ValueError):
+    code = ErrorCode.FAILED_PRECONDITION
+    reason = "RESET_NOT_ALLOWED"
+
+
+class FailedPreconditionError(ChromaError, ValueError):
+    code = ErrorCode.FAILED_PRECONDITION
+    reason = "FAILED_PRECONDITION"
+
+
+class ResourceExhaustedError(ChromaError, ValueError):
+    code = ErrorCode.RESOURCE_EXHAUSTED
+    reason = "RESOURCE_EXHAUSTED"
+
+
+class AuthorizationError(ChromaError):
+    code = ErrorCode.UNAUTHENTICATED
+    reason = "UNAUTHENTICATED"
+
+
+class InternalError(ChromaError):
+    code = ErrorCode.INTERNAL
+    reason = "INTERNAL"
+
+
+ERROR_CLASSES: tuple[type[ChromaError], ...] = (
+    InvalidArgumentError,
+    BatchSizeExceededError,
+    InvalidArgumentTypeError,
+    InvalidDimensionException,
+    DuplicateIDError,
+    CollectionNotFoundError,
+    InvalidCollectionException,
+    UniqueConstraintError,
+    ResetNotAllowedError,
+    FailedPreconditionError,
+    ResourceExhaustedError,
+    AuthorizationError,
+    InternalError,
+)
+ERRORS_BY_REASON: dict[str, type[ChromaError]] = {cls.reason: cls for cls in ERROR_CLASSES}

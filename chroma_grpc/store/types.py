@@ -1,0 +1,105 @@
+"""Plain data types the store speaks: the one vocabulary shared by the server and the client.
+
+Nothing here imports gRPC or protobuf. Vectors are ``numpy.float32`` arrays of shape
+``(count, dimension)``; filters use Chroma's own dict grammar (``{"$and": [...]}``), validated
+by :mod:`chroma_grpc.store.filters` before use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Union
+
+import numpy as np
+import numpy.typing as npt
+
+MetadataValue = Union[str, int, float, bool]
+Metadata = Mapping[str, MetadataValue]
+# Chroma's `where` / `where_document` dicts, e.g. {"$and": [{"a": 1}, {"b": {"$gt": 2}}]}.
+Where = Mapping[str, Any]
+WhereDocument = Mapping[str, Any]
+Vectors = npt.NDArray[np.float32]
+
+IncludeField = Literal["embeddings", "documents", "metadatas", "distances", "uris"]
+INCLUDE_FIELDS: tuple[IncludeField, ...] = (
+    "embeddings",
+    "documents",
+    "metadatas",
+    "distances",
+    "uris",
+)
+Include = frozenset[IncludeField]
+DEFAULT_GET_INCLUDE: Include = frozenset({"metadatas", "documents"})
+DEFAULT_QUERY_INCLUDE: Include = frozenset({"metadatas", "documents", "distances"})
+PEEK_INCLUDE: Include = frozenset({"embeddings", "metadatas", "documents"})
+
+DistanceSpace = Literal["l2", "ip", "cosine"]
+DEFAULT_TENANT = "default_tenant"
+DEFAULT_DATABASE = "default_database"
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """A collection as stored. ``dimension`` is None until the first embedding arrives."""
+
+    id: str
+    name: str
+    metadata: dict[str, MetadataValue] | None
+    dimension: int | None = None
+    tenant: str = DEFAULT_TENANT
+    database: str = DEFAULT_DATABASE
+
+
+@dataclass
+class RecordBatch:
+    """Records to write, column by column; every present column has one entry per id.
+
+    ``embeddings`` has shape ``(len(ids), dimension)`` and dtype float32. A ``None`` column
+    means "not given" (for update: leave unchanged); a ``None`` entry inside a column means
+    "no metadata / no document / no uri" for that record.
+    """
+
+    ids: list[str]
+    embeddings: Vectors | None = None
+    metadatas: list[Metadata | None] | None = None
+    documents: list[str | None] | None = None
+    uris: list[str | None] | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass
+class GetResult:
+    """Records in ascending id order; a field not included is None."""
+
+    ids: list[str]
+    embeddings: Vectors | None = None
+    metadatas: list[dict[str, MetadataValue] | None] | None = None
+    documents: list[str | None] | None = None
+    uris: list[str | None] | None = None
+
+
+@dataclass
+class QueryResult:
+    """The neighbours of one query vector, nearest first; a field not included is None.
+
+    ``distances`` are Chroma's: squared L2, ``1 - dot`` (ip) or ``1 - cos`` (cosine).
+    """
+
+    ids: list[str]
+    distances: npt.NDArray[np.float32] | None = None
+    embeddings: Vectors | None = None
+    metadatas: list[dict[str, MetadataValue] | None] | None = None
+    documents: list[str | None] | None = None
+    uris: list[str | None] | None = None
+
+
+@dataclass(frozen=True)
+class StoreLimits:
+    """Bounds the store enforces on every write and query, whatever the transport."""
+
+    max_batch_size: int = 100_000
+    max_dimension: int = 65_536
+    max_n_results: int = 100_000
