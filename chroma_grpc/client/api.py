@@ -1,0 +1,191 @@
+"""``ClientAPI``: chromadb 0.4.24's client object, over any ``StoreAPI``.
+
+The factories in :mod:`chroma_grpc.client.factories` build one with an in-process ``Store``
+(embedded) or a ``GrpcStore`` (remote); everything here is the same for both.
+"""
+
+from __future__ import annotations
+
+from typing import Union
+from uuid import UUID
+
+from chroma_grpc.client import _systems
+from chroma_grpc.client._embedding import DEFAULT_EMBEDDING_FUNCTION
+from chroma_grpc.client._validation import validate_metadata
+from chroma_grpc.client.collection import Collection
+from chroma_grpc.client.types import CollectionMetadata, DataLoader, EmbeddingFunction
+from chroma_grpc.config import DEFAULT_DATABASE, DEFAULT_TENANT, Settings
+from chroma_grpc.embeddings.base import validate_embedding_function
+from chroma_grpc.errors import InvalidArgumentError
+from chroma_grpc.store.api import StoreAPI
+
+__all__ = ["CHROMA_VERSION", "ClientAPI", "check_tenant_database"]
+
+CHROMA_VERSION = "0.4.24"
+
+
+def check_tenant_database(tenant: str, database: str) -> None:
+    """Only Chroma's default tenant and database exist in chroma-grpc.
+
+    Raises:
+        ValueError: with chromadb's message for an unknown tenant or database.
+    """
+    if tenant != DEFAULT_TENANT:
+        raise InvalidArgumentError(f"Could not connect to tenant {tenant}. Are you sure it exists?")
+    if database != DEFAULT_DATABASE:
+        raise InvalidArgumentError(
+            f"Could not connect to database {database} for tenant {tenant}. Are you sure it exists?"
+        )
+
+
+class ClientAPI:
+    """A client: collection management plus system calls, chromadb's ``ClientAPI``."""
+
+    def __init__(
+        self,
+        store: StoreAPI,
+        settings: Settings,
+        tenant: str = DEFAULT_TENANT,
+        database: str = DEFAULT_DATABASE,
+    ) -> None:
+        check_tenant_database(tenant, database)
+        self._store = store
+        self._settings = settings
+        self.tenant = tenant
+        self.database = database
+
+    # -- system ------------------------------------------------------------------------------
+    def heartbeat(self) -> int:
+        """The server's current time in nanoseconds since the epoch (a liveness check)."""
+        return self._store.heartbeat()
+
+    def get_version(self) -> str:
+        """The chromadb version whose API this client speaks."""
+        return CHROMA_VERSION
+
+    def get_settings(self) -> Settings:
+        """The settings this client was created with."""
+        return self._settings
+
+    @property
+    def max_batch_size(self) -> int:
+        """The most records one add/update/upsert may carry."""
+        return self._store.limits.max_batch_size
+
+    def reset(self) -> bool:
+        """Delete every collection and record. Returns True.
+
+        Raises:
+            ValueError: ``allow_reset`` is not enabled (Settings or ``ALLOW_RESET=TRUE``).
+        """
+        self._store.reset()
+        return True
+
+    @staticmethod
+    def clear_system_cache() -> None:
+        """Close and forget the process's shared embedded stores (for tests)."""
+        _systems.clear_system_cache()
+
+    def set_tenant(self, tenant: str, database: str = DEFAULT_DATABASE) -> None:
+        """Switch tenant and database; only the defaults exist.
+
+        Raises:
+            ValueError: the tenant or database does not exist.
+        """
+        check_tenant_database(tenant, database)
+        self.tenant = tenant
+        self.database = database
+
+    def set_database(self, database: str) -> None:
+        """Switch database; only the default exists.
+
+        Raises:
+            ValueError: the database does not exist.
+        """
+        check_tenant_database(self.tenant, database)
+        self.database = database
+
+    # -- collections -------------------------------------------------------------------------
+    def list_collections(
+        self, limit: int | None = None, offset: int | None = None
+    ) -> list[Collection]:
+        """Every collection (each with the default embedding function), sliced by limit/offset."""
+        infos = self._store.list_collections(limit=limit, offset=offset)
+        return [Collection(self._store, info) for info in infos]
+
+    def count_collections(self) -> int:
+        """The number of collections."""
+        return self._store.count_collections()
+
+    def create_collection(
+        self,
+        name: str,
+        metadata: CollectionMetadata | None = None,
+        embedding_function: EmbeddingFunction | None = DEFAULT_EMBEDDING_FUNCTION,
+        data_loader: DataLoader | None = None,
+        get_or_create: bool = False,
+    ) -> Collection:
+        """Create a collection.
+
+        Args:
+            name: 3-63 characters of ``[a-zA-Z0-9._-]``, alphanumeric at both ends.
+            metadata: optional collection metadata (``hnsw:space`` picks the distance).
+            embedding_function: embeds documents and query texts; None to embed nothing.
+            data_loader: loads the data behind uris.
+            get_or_create: return the existing collection instead of failing.
+
+        Raises:
+            UniqueConstraintError: the name exists and get_or_create is False.
+            ValueError: an invalid name, metadata or embedding function.
+        """
+        if metadata is not None:
+            validate_metadata(metadata)
+        if embedding_function is not None:
+            validate_embedding_function(embedding_function)
+        info, _ = self._store.create_collection(name, metadata, get_or_create=get_or_create)
+        return Collection(self._store, info, embedding_function, data_loader)
+
+    def get_collection(
+        self,
+        name: str | None = None,
+        id: Union[UUID, str] | None = None,
+        embedding_function: EmbeddingFunction | None = DEFAULT_EMBEDDING_FUNCTION,
+        data_loader: DataLoader | None = None,
+    ) -> Collection:
+        """Get a collection by name or by id (exactly one of them).
+
+        Raises:
+            ValueError: the collection does not exist, or not exactly one of name/id.
+        """
+        if (name is None) == (id is None):
+            raise InvalidArgumentError("Name or id must be specified, but not both")
+        if embedding_function is not None:
+            validate_embedding_function(embedding_function)
+        collection_id = None if id is None else str(id)
+        info = self._store.get_collection(name=name, collection_id=collection_id)
+        return Collection(self._store, info, embedding_function, data_loader)
+
+    def get_or_create_collection(
+        self,
+        name: str,
+        metadata: CollectionMetadata | None = None,
+        embedding_function: EmbeddingFunction | None = DEFAULT_EMBEDDING_FUNCTION,
+        data_loader: DataLoader | None = None,
+    ) -> Collection:
+        """Get the named collection, creating it if needed; a non-None ``metadata`` replaces
+        the stored one.
+
+        Raises:
+            ValueError: an invalid name, metadata or embedding function.
+        """
+        return self.create_collection(
+            name, metadata, embedding_function, data_loader, get_or_create=True
+        )
+
+    def delete_collection(self, name: str) -> None:
+        """Delete a collection and its records.
+
+        Raises:
+            ValueError: the collection does not exist.
+        """
+        self._store.delete_collection(name)

@@ -1,0 +1,335 @@
+"""``Collection``: a handle on one collection, with chromadb 0.4.24's methods and semantics.
+
+Each method validates and normalises its arguments (:mod:`._validation`), computes missing
+embeddings client-side, calls the store (in-process or over gRPC, the same ``StoreAPI``) and
+shapes the answer into chromadb's result dicts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from chroma_grpc.client import _validation as v
+from chroma_grpc.client._embedding import DEFAULT_EMBEDDING_FUNCTION, embed
+from chroma_grpc.client._results import get_result, query_result
+from chroma_grpc.client.types import (
+    CollectionMetadata,
+    DataLoader,
+    EmbeddingFunction,
+    GetResult,
+    Include,
+    OneOrMany,
+    OneOrManyDocuments,
+    OneOrManyEmbeddings,
+    OneOrManyMetadatas,
+    OneOrManyURIs,
+    QueryResult,
+    Where,
+    WhereDocument,
+)
+from chroma_grpc.embeddings.base import validate_embedding_function
+from chroma_grpc.errors import InvalidArgumentError
+from chroma_grpc.store.api import StoreAPI
+from chroma_grpc.store.types import CollectionInfo, RecordBatch, Vectors
+
+__all__ = ["Collection"]
+
+NO_DATA_LOADER = "You must set a data loader on the collection if loading from URIs."
+
+
+class Collection:
+    """A collection of records: ids with embeddings, metadata, documents and uris."""
+
+    name: str
+    id: UUID
+    metadata: CollectionMetadata | None
+    tenant: str
+    database: str
+
+    def __init__(
+        self,
+        store: StoreAPI,
+        info: CollectionInfo,
+        embedding_function: EmbeddingFunction | None = DEFAULT_EMBEDDING_FUNCTION,
+        data_loader: DataLoader | None = None,
+    ) -> None:
+        if embedding_function is not None:
+            validate_embedding_function(embedding_function)
+        self._store = store
+        self._collection_id = info.id
+        self.name = info.name
+        self.id = UUID(info.id)
+        self.metadata = info.metadata
+        self.tenant = info.tenant
+        self.database = info.database
+        self._embedding_function = embedding_function
+        self._data_loader = data_loader
+
+    def __repr__(self) -> str:
+        return f"Collection(name={self.name})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Collection):
+            return NotImplemented
+        return self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable (modify), compared by value
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.name, self.id, self.metadata, self.tenant, self.database)
+
+    def count(self) -> int:
+        """The number of records in the collection."""
+        return self._store.count(self._collection_id)
+
+    def add(
+        self,
+        ids: OneOrMany[str],
+        embeddings: OneOrManyEmbeddings | None = None,
+        metadatas: OneOrManyMetadatas | None = None,
+        documents: OneOrManyDocuments | None = None,
+        images: OneOrMany[Any] | None = None,
+        uris: OneOrManyURIs | None = None,
+    ) -> None:
+        """Add records; ids that already exist are skipped and left unchanged.
+
+        Args:
+            ids: the record ids (unique within the call).
+            embeddings: one per id; computed from documents, images or uris when omitted.
+            metadatas: one dict (or None) per id.
+            documents: one str (or None) per id.
+            images: one image per id (embedded with the embedding function, not stored).
+            uris: one uri per id; with a data loader, embedded from the loaded data.
+
+        Raises:
+            ValueError: invalid arguments, or none of embeddings/documents/images/uris.
+            DuplicateIDError: an id given twice.
+            InvalidDimensionException: embeddings of the wrong dimension.
+        """
+        valid = v.validate_embedding_set(ids, embeddings, metadatas, documents, images, uris)
+        v.validate_batch_size(len(valid.ids), self._store.limits.max_batch_size)
+        self._store.add(self._collection_id, self._batch(valid, self._vectors(valid, True)))
+
+    def upsert(
+        self,
+        ids: OneOrMany[str],
+        embeddings: OneOrManyEmbeddings | None = None,
+        metadatas: OneOrManyMetadatas | None = None,
+        documents: OneOrManyDocuments | None = None,
+        images: OneOrMany[Any] | None = None,
+        uris: OneOrManyURIs | None = None,
+    ) -> None:
+        """Add new records and update existing ones (metadata merged key by key).
+
+        Args and Raises: as :meth:`add`.
+        """
+        valid = v.validate_embedding_set(ids, embeddings, metadatas, documents, images, uris)
+        v.validate_batch_size(len(valid.ids), self._store.limits.max_batch_size)
+        self._store.upsert(self._collection_id, self._batch(valid, self._vectors(valid, True)))
+
+    def update(
+        self,
+        ids: OneOrMany[str],
+        embeddings: OneOrManyEmbeddings | None = None,
+        metadatas: OneOrManyMetadatas | None = None,
+        documents: OneOrManyDocuments | None = None,
+        images: OneOrMany[Any] | None = None,
+        uris: OneOrManyURIs | None = None,
+    ) -> None:
+        """Update existing records; missing ids are skipped. Metadata is merged, the rest
+        replaced; documents given without embeddings are re-embedded.
+
+        Raises:
+            ValueError: invalid arguments.
+            DuplicateIDError: an id given twice.
+            InvalidDimensionException: embeddings of the wrong dimension.
+        """
+        valid = v.validate_embedding_set(
+            ids, embeddings, metadatas, documents, images, uris, require_embeddings_or_data=False
+        )
+        v.validate_batch_size(len(valid.ids), self._store.limits.max_batch_size)
+        self._store.update(self._collection_id, self._batch(valid, self._vectors(valid, False)))
+
+    def delete(
+        self,
+        ids: OneOrMany[str] | None = None,
+        where: Where | None = None,
+        where_document: WhereDocument | None = None,
+    ) -> None:
+        """Delete the records matching all of ids, where and where_document.
+
+        Raises:
+            ValueError: no criterion at all, or an invalid filter.
+        """
+        valid_ids = v.validate_ids(ids) if ids else None
+        valid_where = v.validate_where(where)
+        valid_where_document = v.validate_where_document(where_document)
+        self._store.delete(self._collection_id, valid_ids, valid_where, valid_where_document)
+
+    def get(
+        self,
+        ids: OneOrMany[str] | None = None,
+        where: Where | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        where_document: WhereDocument | None = None,
+        include: Include = ["metadatas", "documents"],  # noqa: B006 - chromadb's signature
+    ) -> GetResult:
+        """Records matching all filters, in ascending id order.
+
+        Args:
+            ids: only these ids (missing ones are absent from the result).
+            where: a metadata filter.
+            limit: at most this many records (0 or None: no limit).
+            offset: skip this many records first.
+            where_document: a document filter.
+            include: fields to return, of embeddings, documents, metadatas, uris, data.
+
+        Raises:
+            ValueError: an invalid filter, include or limit.
+        """
+        valid_where = v.validate_where(where)
+        valid_where_document = v.validate_where_document(where_document)
+        valid_ids = v.validate_ids(ids) if ids else None
+        valid_include = v.validate_include(include, allow_distances=False)
+        if "data" in valid_include and self._data_loader is None:
+            raise InvalidArgumentError(NO_DATA_LOADER)
+        if limit is not None and limit < 0:
+            raise InvalidArgumentError("Limit cannot be negative")
+        if offset is not None and offset < 0:
+            raise InvalidArgumentError("Offset cannot be negative")
+        result = self._store.get(
+            self._collection_id,
+            ids=valid_ids,
+            where=valid_where,
+            where_document=valid_where_document,
+            limit=limit,
+            offset=offset,
+            include=v.store_include(valid_include),
+        )
+        return get_result(result, valid_include, self._data_loader)
+
+    def peek(self, limit: int = 10) -> GetResult:
+        """The first ``limit`` records (smallest ids), with their embeddings."""
+        result = self._store.peek(self._collection_id, limit)
+        return get_result(result, ["embeddings", "metadatas", "documents"], None)
+
+    def query(
+        self,
+        query_embeddings: OneOrManyEmbeddings | None = None,
+        query_texts: OneOrManyDocuments | None = None,
+        query_images: OneOrMany[Any] | None = None,
+        query_uris: OneOrManyURIs | None = None,
+        n_results: int = 10,
+        where: Where | None = None,
+        where_document: WhereDocument | None = None,
+        include: Include = ["metadatas", "documents", "distances"],  # noqa: B006
+    ) -> QueryResult:
+        """The ``n_results`` nearest records to each query, nearest first.
+
+        Args:
+            query_embeddings: the query vectors; or exactly one of the three below.
+            query_texts: texts, embedded with the collection's embedding function.
+            query_images: images, embedded with the collection's embedding function.
+            query_uris: uris, loaded with the data loader then embedded.
+            n_results: results per query; clamped to the number of matching records.
+            where: a metadata filter.
+            where_document: a document filter.
+            include: fields to return, of embeddings, documents, metadatas, distances,
+                uris, data.
+
+        Raises:
+            ValueError: not exactly one query input, a non-int n_results, bad filters.
+            TypeError: n_results <= 0.
+            InvalidDimensionException: query vectors of the wrong dimension.
+        """
+        inputs = (query_embeddings, query_texts, query_images, query_uris)
+        if sum(given is not None for given in inputs) != 1:
+            raise InvalidArgumentError(
+                "You must provide one of query_embeddings, query_texts, query_images, "
+                "or query_uris."
+            )
+        valid_where = v.validate_where(where)
+        valid_where_document = v.validate_where_document(where_document)
+        embeddings = None if query_embeddings is None else v.validate_embeddings(query_embeddings)
+        texts = v.maybe_cast_one_to_many(query_texts, str)
+        images = None if query_images is None else v.cast_images(query_images)
+        uris = v.maybe_cast_one_to_many(query_uris, str)
+        valid_include = v.validate_include(include, allow_distances=True)
+        n = v.validate_n_results(n_results)
+        if embeddings is None:
+            if texts is not None:
+                embeddings = embed(self._embedding_function, texts)
+            elif images is not None:
+                embeddings = embed(self._embedding_function, images)
+            else:
+                embeddings = embed(self._embedding_function, self._load(uris))
+        results = self._store.query(
+            self._collection_id,
+            embeddings,
+            n_results=int(n),
+            where=valid_where,
+            where_document=valid_where_document,
+            include=v.store_include(valid_include),
+        )
+        return query_result(results, valid_include, self._data_loader)
+
+    def modify(self, name: str | None = None, metadata: CollectionMetadata | None = None) -> None:
+        """Rename the collection and/or replace its metadata entirely.
+
+        Args:
+            name: the new name (None: unchanged).
+            metadata: the new metadata (None: unchanged); ``hnsw:space`` cannot change.
+
+        Raises:
+            ValueError: invalid name or metadata, or an attempt to change ``hnsw:space``.
+        """
+        if metadata is not None:
+            v.validate_metadata(metadata)
+            if "hnsw:space" in metadata:
+                raise InvalidArgumentError(
+                    "Changing the distance function of a collection once it is created "
+                    "is not supported currently."
+                )
+        info = self._store.modify_collection(self._collection_id, name=name, metadata=metadata)
+        self.name = info.name
+        self.metadata = info.metadata
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _vectors(self, valid: v.EmbeddingSet, required: bool) -> Vectors | None:
+        """The batch's embeddings: given, else embedded from documents, images or uris."""
+        embeddings = valid.embeddings
+        if embeddings is None:
+            if valid.documents is not None:
+                embeddings = embed(self._embedding_function, valid.documents)
+            elif valid.images is not None:
+                embeddings = embed(self._embedding_function, valid.images)
+            elif required:
+                embeddings = embed(self._embedding_function, self._load(valid.uris))
+            else:
+                return None
+        if len(embeddings) != len(valid.ids):
+            raise InvalidArgumentError(
+                f"Number of embeddings {len(embeddings)} must match number of ids {len(valid.ids)}"
+            )
+        return embeddings
+
+    def _load(self, uris: list[str | None] | None) -> Any:
+        if uris is None:
+            raise InvalidArgumentError(
+                "You must provide either embeddings, documents, images, or uris."
+            )
+        if self._data_loader is None:
+            raise InvalidArgumentError(NO_DATA_LOADER)
+        return self._data_loader(uris)
+
+    @staticmethod
+    def _batch(valid: v.EmbeddingSet, vectors: Vectors | None) -> RecordBatch:
+        return RecordBatch(
+            ids=valid.ids,
+            embeddings=vectors,
+            metadatas=valid.metadatas,
+            documents=valid.documents,
+            uris=valid.uris,
+        )

@@ -1,0 +1,235 @@
+"""Client factories with chromadb 0.4.24's signatures: they fill in ``Settings`` and pick a store.
+
+``EphemeralClient`` and ``PersistentClient`` run the store in-process (shared per process, see
+:mod:`._systems`); ``HttpClient`` talks gRPC to a chroma-grpc server. Note the port: the
+signature keeps chromadb's default of 8000 for compatibility, but ``chroma-grpc run`` serves on
+50051 by default, so pass ``port=50051`` (or run the server with ``--port 8000``).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+from typing import Any, Union
+
+import grpc
+
+from chroma_grpc.client import _systems
+from chroma_grpc.client.api import ClientAPI, check_tenant_database
+from chroma_grpc.config import DEFAULT_DATABASE, DEFAULT_TENANT, Settings
+from chroma_grpc.errors import AuthorizationError
+from chroma_grpc.store import Store
+from chroma_grpc.store.api import StoreAPI
+
+__all__ = [
+    "Client",
+    "EphemeralClient",
+    "HttpClient",
+    "PersistentClient",
+    "configure",
+    "get_settings",
+]
+
+EMBEDDED_API_IMPL = "chromadb.api.segment.SegmentAPI"
+REMOTE_API_IMPL = "chromadb.api.fastapi.FastAPI"
+DEFAULT_GRPC_PORT = 50051
+LEGACY_CONFIG_ERROR = (
+    "You are using a deprecated configuration of Chroma (chroma_db_impl). "
+    "Please remove it from your Settings; see https://docs.trychroma.com/migration"
+)
+
+_default_settings: Settings | None = None
+
+
+def configure(**kwargs: Any) -> None:
+    """Replace the module-level default ``Settings`` used by :func:`Client`."""
+    global _default_settings
+    _default_settings = Settings(**kwargs)
+
+
+def get_settings() -> Settings:
+    """The module-level default ``Settings`` (read from the environment on first use)."""
+    global _default_settings
+    if _default_settings is None:
+        _default_settings = Settings()
+    return _default_settings
+
+
+def EphemeralClient(
+    settings: Settings | None = None,
+    tenant: str = DEFAULT_TENANT,
+    database: str = DEFAULT_DATABASE,
+) -> ClientAPI:
+    """An in-memory client; every one in a process shares the same data.
+
+    Args:
+        settings: base settings (``is_persistent`` is forced to False).
+        tenant: must be the default tenant.
+        database: must be the default database.
+    """
+    settings = (settings or Settings()).copy(update={"is_persistent": False})
+    return _embedded_client(settings, tenant, database)
+
+
+def PersistentClient(
+    path: Union[str, os.PathLike[str]] = "./chroma",
+    settings: Settings | None = None,
+    tenant: str = DEFAULT_TENANT,
+    database: str = DEFAULT_DATABASE,
+) -> ClientAPI:
+    """A client that stores its data in the directory ``path`` (durable at each return).
+
+    Args:
+        path: the data directory, created if needed.
+        settings: base settings (``persist_directory``/``is_persistent`` are overridden).
+        tenant: must be the default tenant.
+        database: must be the default database.
+    """
+    settings = (settings or Settings()).copy(
+        update={"persist_directory": os.fspath(path), "is_persistent": True}
+    )
+    return _embedded_client(settings, tenant, database)
+
+
+def HttpClient(
+    host: str = "localhost",
+    port: int = 8000,
+    ssl: bool = False,
+    headers: dict[str, str] | None = None,
+    settings: Settings | None = None,
+    tenant: str = DEFAULT_TENANT,
+    database: str = DEFAULT_DATABASE,
+) -> ClientAPI:
+    """A client of a chroma-grpc server (gRPC, despite chromadb's name for it).
+
+    Args:
+        host: the server's host name.
+        port: the server's port (chroma-grpc's default is 50051; 8000 is chromadb's).
+        ssl: use TLS.
+        headers: sent as gRPC metadata on every call (keys are lower-cased).
+        settings: base settings; a different host/port already set there is an error.
+        tenant: must be the default tenant.
+        database: must be the default database.
+
+    Raises:
+        ValueError: conflicting host/port in settings, or no server answering.
+    """
+    host, port, ssl = str(host), int(port), bool(ssl)
+    settings = (settings or Settings()).copy(update={"chroma_api_impl": REMOTE_API_IMPL})
+    if settings.chroma_server_host and settings.chroma_server_host != host:
+        raise ValueError(
+            f"Chroma server host provided in settings[{settings.chroma_server_host}] is "
+            f"different to the one provided in HttpClient: [{host}]"
+        )
+    if settings.chroma_server_http_port and settings.chroma_server_http_port != port:
+        raise ValueError(
+            f"Chroma server http port provided in settings[{settings.chroma_server_http_port}] "
+            f"is different to the one provided in HttpClient: [{port}]"
+        )
+    settings = settings.copy(
+        update={
+            "chroma_server_host": host,
+            "chroma_server_http_port": port,
+            "chroma_server_ssl_enabled": ssl,
+            "chroma_server_headers": headers,
+        }
+    )
+    return _remote_client(settings, tenant, database)
+
+
+def Client(
+    settings: Settings | None = None,
+    tenant: str = DEFAULT_TENANT,
+    database: str = DEFAULT_DATABASE,
+) -> ClientAPI:
+    """A client chosen by ``settings`` (default: :func:`get_settings`).
+
+    Remote when ``chroma_api_impl`` names a FastAPI/gRPC client or ``chroma_server_host`` is
+    set; otherwise persistent when ``is_persistent``, else in-memory.
+    """
+    settings = settings if settings is not None else get_settings()
+    impl = settings.chroma_api_impl.lower()
+    if "fastapi" in impl or "grpc" in impl or settings.chroma_server_host:
+        return _remote_client(settings, tenant, database)
+    return _embedded_client(settings, tenant, database)
+
+
+def _embedded_client(settings: Settings, tenant: str, database: str) -> ClientAPI:
+    if settings.chroma_db_impl is not None:
+        raise ValueError(LEGACY_CONFIG_ERROR)
+    check_tenant_database(tenant, database)
+    if settings.is_persistent:
+        path = Path(settings.persist_directory).expanduser().resolve()
+        identifier = str(path)
+        store_path: Path | None = path
+    else:
+        identifier, store_path = "ephemeral", None
+
+    def open_store() -> StoreAPI:
+        return Store(store_path, allow_reset=settings.allow_reset)
+
+    store = _systems.shared_store(identifier, settings, open_store)
+    return ClientAPI(store, settings, tenant, database)
+
+
+def _remote_client(settings: Settings, tenant: str, database: str) -> ClientAPI:
+    from chroma_grpc.client.grpc_adapter import GrpcStore  # grpc only for remote clients
+
+    if settings.chroma_db_impl is not None:
+        raise ValueError(LEGACY_CONFIG_ERROR)
+    host = settings.require("chroma_server_host")
+    port = settings.chroma_server_http_port or settings.chroma_server_grpc_port
+    store = GrpcStore(
+        f"{host}:{port or DEFAULT_GRPC_PORT}",
+        credentials=_channel_credentials(settings),
+        metadata=_call_metadata(settings),
+    )
+    try:
+        store.heartbeat()
+    except AuthorizationError:
+        store.close()
+        raise
+    except Exception as error:
+        store.close()
+        raise ValueError(
+            "Could not connect to a Chroma server. Are you sure it is running?"
+        ) from error
+    try:
+        return ClientAPI(store, settings, tenant, database)
+    except Exception:
+        store.close()
+        raise
+
+
+def _channel_credentials(settings: Settings) -> grpc.ChannelCredentials | None:
+    """TLS when ``chroma_server_ssl_enabled``; a str ``chroma_server_ssl_verify`` is a CA file."""
+    if not settings.chroma_server_ssl_enabled:
+        return None
+    verify = settings.chroma_server_ssl_verify
+    root_certificates = Path(verify).read_bytes() if isinstance(verify, str) else None
+    return grpc.ssl_channel_credentials(root_certificates=root_certificates)
+
+
+def _call_metadata(settings: Settings) -> list[tuple[str, str]]:
+    """``chroma_server_headers`` plus chromadb's client auth, as gRPC call metadata.
+
+    Token auth sends ``authorization: Bearer <token>`` (or the raw token in the header named by
+    ``chroma_client_auth_token_transport_header``, e.g. ``X-Chroma-Token``); basic auth sends
+    ``authorization: Basic <base64(user:password)>``.
+    """
+    metadata = [
+        (key.lower(), value) for key, value in (settings.chroma_server_headers or {}).items()
+    ]
+    provider = (settings.chroma_client_auth_provider or "").lower()
+    credentials = settings.chroma_client_auth_credentials
+    if not provider or not credentials:
+        return metadata
+    if "basic" in provider:
+        encoded = base64.b64encode(credentials.encode("utf-8")).decode("ascii")
+        metadata.append(("authorization", f"Basic {encoded}"))
+    elif "token" in provider:
+        header = (settings.chroma_client_auth_token_transport_header or "Authorization").lower()
+        value = f"Bearer {credentials}" if header == "authorization" else credentials
+        metadata.append((header, value))
+    return metadata

@@ -1,0 +1,78 @@
+"""Turn exceptions raised while serving an RPC into statuses, in one place.
+
+A :class:`ChromaError` becomes its own status with ErrorInfo details (see
+:mod:`chroma_grpc.wire.errors`); anything else is a bug, so it is logged with its traceback and
+the client gets INTERNAL with a generic message (no internals leak over the wire). Servicer
+methods opt in with ``@unary_errors`` or, for response streams, ``@stream_errors`` (which wraps
+the iterator, not just the call that creates it).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+from typing import NoReturn, TypeVar
+
+import grpc
+
+from chroma_grpc.store.errors import ChromaError, InvalidArgumentError
+from chroma_grpc.wire.errors import to_status
+
+logger = logging.getLogger("chroma_grpc.server")
+INTERNAL_MESSAGE = "Internal server error; see the server log"
+
+S = TypeVar("S")
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+
+
+def abort(error: Exception, context: grpc.ServicerContext) -> NoReturn:
+    """Abort the RPC with the status that matches ``error``."""
+    if isinstance(error, ChromaError):
+        context.abort_with_status(to_status(error))
+    logger.error("Unexpected error while serving an RPC", exc_info=error)
+    context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
+
+
+def unary_errors(
+    method: Callable[[S, Req, grpc.ServicerContext], Resp],
+) -> Callable[[S, Req, grpc.ServicerContext], Resp]:
+    """Map exceptions of a unary-response servicer method to statuses."""
+
+    @functools.wraps(method)
+    def wrapper(self: S, request: Req, context: grpc.ServicerContext) -> Resp:
+        try:
+            return method(self, request, context)
+        except Exception as error:
+            abort(error, context)
+
+    return wrapper
+
+
+def stream_errors(
+    method: Callable[[S, Req, grpc.ServicerContext], Iterator[Resp]],
+) -> Callable[[S, Req, grpc.ServicerContext], Iterator[Resp]]:
+    """Map exceptions of a response-streaming servicer method to statuses."""
+
+    @functools.wraps(method)
+    def wrapper(self: S, request: Req, context: grpc.ServicerContext) -> Iterator[Resp]:
+        try:
+            yield from method(self, request, context)
+        except Exception as error:
+            abort(error, context)
+
+    return wrapper
+
+
+def require_uuid(value: str, field: str = "collection_id") -> str:
+    """``value`` unchanged if it parses as a UUID; INVALID_ARGUMENT naming ``field`` otherwise."""
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        raise InvalidArgumentError(
+            f"{field}: {value!r} is not a valid UUID; pass the id of an existing collection",
+            field=field,
+        ) from None
+    return value

@@ -1,0 +1,71 @@
+"""SystemService: heartbeat, version, advertised limits and reset."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+
+from chroma_grpc.server.errors import unary_errors
+from chroma_grpc.store.api import StoreAPI
+from chroma_grpc.store.errors import ResetNotAllowedError
+from chroma_grpc.v1 import system_service_pb2 as pb
+from chroma_grpc.v1 import system_service_pb2_grpc
+
+CHROMA_API_VERSION = "0.4.24"
+SERVER_VERSION = "0.1.0"
+RESET_DISABLED_MESSAGE = (
+    "Resetting is not allowed by this configuration (to enable it, set `allow_reset` to True "
+    "in your Settings() or include `ALLOW_RESET=TRUE` in your environment variables)"
+)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """What the server adds to the store's own limits: message sizes and the reset switch."""
+
+    max_receive_message_bytes: int
+    max_send_message_bytes: int
+    allow_reset: bool
+    server_side_embedding: bool = False
+
+
+class SystemServicer(system_service_pb2_grpc.SystemServiceServicer):
+    def __init__(self, store: StoreAPI, settings: ServerSettings) -> None:
+        self._store = store
+        self._settings = settings
+
+    @unary_errors
+    def Heartbeat(
+        self, request: pb.HeartbeatRequest, context: grpc.ServicerContext
+    ) -> pb.HeartbeatResponse:
+        return pb.HeartbeatResponse(nanosecond_heartbeat=self._store.heartbeat())
+
+    def GetVersion(
+        self, request: pb.GetVersionRequest, context: grpc.ServicerContext
+    ) -> pb.GetVersionResponse:
+        return pb.GetVersionResponse(version=CHROMA_API_VERSION)
+
+    @unary_errors
+    def GetServerInfo(
+        self, request: pb.GetServerInfoRequest, context: grpc.ServicerContext
+    ) -> pb.GetServerInfoResponse:
+        limits = self._store.limits
+        return pb.GetServerInfoResponse(
+            version=CHROMA_API_VERSION,
+            server_version=SERVER_VERSION,
+            max_receive_message_bytes=self._settings.max_receive_message_bytes,
+            max_send_message_bytes=self._settings.max_send_message_bytes,
+            max_batch_size=limits.max_batch_size,
+            max_dimension=limits.max_dimension,
+            max_n_results=limits.max_n_results,
+            server_side_embedding=self._settings.server_side_embedding,
+            allow_reset=self._settings.allow_reset,
+        )
+
+    @unary_errors
+    def Reset(self, request: pb.ResetRequest, context: grpc.ServicerContext) -> pb.ResetResponse:
+        if not self._settings.allow_reset:
+            raise ResetNotAllowedError(RESET_DISABLED_MESSAGE)
+        self._store.reset()
+        return pb.ResetResponse()

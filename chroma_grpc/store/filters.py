@@ -1,0 +1,238 @@
+"""Chroma's ``where`` / ``where_document`` filters: validation and compilation to SQL.
+
+Validation is public because the Python client runs the same checks before sending a request;
+the store runs them again because callers in other languages bypass the client. Messages are
+chromadb 0.4.24's. Compilation produces a parameterised SQL boolean expression over the
+``records`` table aliased ``r``; user values are only ever bound as parameters.
+
+Semantics (spec section 7): every leaf means "the record has this key and its value satisfies
+the operator"; equality-style operators look only at values of the operand's own type (int,
+float, bool and str are distinct); ``$gt``/``$gte``/``$lt``/``$lte`` compare numerically across
+int and float and never match bools; ``$contains`` is a case-sensitive plain substring test;
+``$not_contains`` only considers records that have a document.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from chroma_grpc.store.errors import InvalidArgumentError
+from chroma_grpc.store.types import Where, WhereDocument
+
+__all__ = [
+    "compile_where",
+    "compile_where_document",
+    "value_kind",
+    "validate_where",
+    "validate_where_document",
+]
+
+_RANGE_OPS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+_LEAF_OPS = ("$gt", "$gte", "$lt", "$lte", "$ne", "$eq", "$in", "$nin")
+_DOC_OPS = ("$contains", "$not_contains", "$and", "$or")
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def value_kind(value: object) -> str | None:
+    """The storage tag of a metadata value: 's', 'i', 'f', 'b', or None if not a scalar.
+
+    bool is tested before int because ``isinstance(True, int)`` holds in Python.
+    """
+    if isinstance(value, bool):
+        return "b"
+    if isinstance(value, int):
+        return "i"
+    if isinstance(value, float):
+        return "f"
+    if isinstance(value, str):
+        return "s"
+    return None
+
+
+def _check_int_range(value: object) -> None:
+    """SQLite integers are 64-bit; reject larger operands instead of overflowing in sqlite3."""
+    if isinstance(value, int) and not _INT64_MIN <= value <= _INT64_MAX:
+        raise InvalidArgumentError(
+            f"Expected where operand value to fit in a 64-bit integer, got {value}", field="where"
+        )
+
+
+def validate_where(where: Where) -> None:
+    """Raise InvalidArgumentError (a ValueError) with Chroma's message if ``where`` is malformed."""
+    if not isinstance(where, Mapping):
+        raise InvalidArgumentError(f"Expected where to be a dict, got {where}", field="where")
+    if len(where) != 1:
+        raise InvalidArgumentError(
+            f"Expected where to have exactly one operator, got {where}", field="where"
+        )
+    for key, value in where.items():
+        if not isinstance(key, str):
+            raise InvalidArgumentError(f"Expected where key to be a str, got {key}", field="where")
+        if key in ("$and", "$or"):
+            if not isinstance(value, list):
+                raise InvalidArgumentError(
+                    "Expected where value for $and or $or to be a list of where expressions, "
+                    f"got {value}",
+                    field="where",
+                )
+            if len(value) <= 1:
+                raise InvalidArgumentError(
+                    "Expected where value for $and or $or to be a list with at least two where "
+                    f"expressions, got {value}",
+                    field="where",
+                )
+            for child in value:
+                validate_where(child)
+            continue
+        if isinstance(value, Mapping):
+            _validate_operator_expression(value)
+        elif value_kind(value) is None:
+            raise InvalidArgumentError(
+                "Expected where value to be a str, int, float, or operator expression, "
+                f"got {value}",
+                field="where",
+            )
+        else:
+            _check_int_range(value)
+
+
+def _validate_operator_expression(expr: Mapping[Any, Any]) -> None:
+    if len(expr) != 1:
+        raise InvalidArgumentError(
+            f"Expected operator expression to have exactly one operator, got {expr}", field="where"
+        )
+    ((operator, operand),) = expr.items()
+    if operator in _RANGE_OPS and value_kind(operand) not in ("i", "f"):
+        raise InvalidArgumentError(
+            f"Expected operand value to be an int or a float for operator {operator}, "
+            f"got {operand}",
+            field="where",
+        )
+    if operator in ("$in", "$nin") and not isinstance(operand, list):
+        raise InvalidArgumentError(
+            f"Expected operand value to be an list for operator {operator}, got {operand}",
+            field="where",
+        )
+    if operator not in _LEAF_OPS:
+        raise InvalidArgumentError(
+            "Expected where operator to be one of $gt, $gte, $lt, $lte, $ne, $eq, $in, $nin, "
+            f"got {operator}",
+            field="where",
+        )
+    if isinstance(operand, list):
+        kinds = {value_kind(x) for x in operand}
+        if not operand or len(kinds) != 1 or None in kinds:
+            raise InvalidArgumentError(
+                "Expected where operand value to be a non-empty list, and all values to be of the "
+                f"same type got {operand}",
+                field="where",
+            )
+        for x in operand:
+            _check_int_range(x)
+        return
+    if operator in ("$in", "$nin") or value_kind(operand) is None:
+        raise InvalidArgumentError(
+            "Expected where operand value to be a str, int, float, or list of those type, "
+            f"got {operand}",
+            field="where",
+        )
+    _check_int_range(operand)
+
+
+def validate_where_document(where_document: WhereDocument) -> None:
+    """Raise InvalidArgumentError with Chroma's message if ``where_document`` is malformed."""
+    field = "where_document"
+    if not isinstance(where_document, Mapping):
+        raise InvalidArgumentError(
+            f"Expected where document to be a dictionary, got {where_document}", field=field
+        )
+    if len(where_document) != 1:
+        raise InvalidArgumentError(
+            f"Expected where document to have exactly one operator, got {where_document}",
+            field=field,
+        )
+    for operator, operand in where_document.items():
+        if operator not in _DOC_OPS:
+            raise InvalidArgumentError(
+                "Expected where document operator to be one of $contains, $and, $or, "
+                f"got {operator}",
+                field=field,
+            )
+        if operator in ("$and", "$or"):
+            if not isinstance(operand, list):
+                raise InvalidArgumentError(
+                    "Expected document value for $and or $or to be a list of where document "
+                    f"expressions, got {operand}",
+                    field=field,
+                )
+            if len(operand) <= 1:
+                raise InvalidArgumentError(
+                    "Expected document value for $and or $or to be a list with at least two where "
+                    f"document expressions, got {operand}",
+                    field=field,
+                )
+            for child in operand:
+                validate_where_document(child)
+        elif not isinstance(operand, str):
+            raise InvalidArgumentError(
+                f"Expected where document operand value for operator {operator} to be a str, "
+                f"got {operand}",
+                field=field,
+            )
+        elif not operand:
+            raise InvalidArgumentError(
+                f"Expected where document operand value for operator {operator} to be a "
+                "non-empty str",
+                field=field,
+            )
+
+
+_SUBQUERY = "r.rowid IN (SELECT record_rowid FROM record_metadata WHERE key = ? AND {cond})"
+
+
+def compile_where(where: Where) -> tuple[str, list[Any]]:
+    """Compile a validated ``where`` to ``(sql, params)`` over ``records r``."""
+    ((key, value),) = where.items()
+    if key in ("$and", "$or"):
+        parts = [compile_where(child) for child in value]
+        joiner = " AND " if key == "$and" else " OR "
+        sql = "(" + joiner.join(p[0] for p in parts) + ")"
+        return sql, [param for p in parts for param in p[1]]
+    if isinstance(value, Mapping):
+        ((operator, operand),) = value.items()
+    else:
+        operator, operand = "$eq", value
+    params: list[Any] = [key]
+    if operator in _RANGE_OPS:
+        cond = f"vtype IN ('i', 'f') AND value {_RANGE_OPS[operator]} ?"
+        params.append(operand)
+    elif operator in ("$eq", "$ne"):
+        cond = "vtype = ? AND value " + ("=" if operator == "$eq" else "!=") + " ?"
+        params += [value_kind(operand), operand]
+    else:
+        kind = value_kind(operand[0])
+        negate = "NOT " if operator == "$nin" else ""
+        if kind == "f":  # JSON would not carry inf exactly; bind floats one by one
+            cond = f"vtype = ? AND value {negate}IN ({', '.join('?' * len(operand))})"
+            params += [kind, *operand]
+        else:
+            cond = f"vtype = ? AND value {negate}IN (SELECT value FROM json_each(?))"
+            params += [kind, json.dumps([int(x) if kind == "b" else x for x in operand])]
+    return _SUBQUERY.format(cond=cond), params
+
+
+def compile_where_document(where_document: WhereDocument) -> tuple[str, list[Any]]:
+    """Compile a validated ``where_document`` to ``(sql, params)`` over ``records r``.
+
+    ``instr`` is a case-sensitive plain substring test, so ``%`` and ``_`` are literal.
+    """
+    ((operator, operand),) = where_document.items()
+    if operator in ("$and", "$or"):
+        parts = [compile_where_document(child) for child in operand]
+        joiner = " AND " if operator == "$and" else " OR "
+        sql = "(" + joiner.join(p[0] for p in parts) + ")"
+        return sql, [param for p in parts for param in p[1]]
+    test = "> 0" if operator == "$contains" else "= 0"
+    return f"(r.document IS NOT NULL AND instr(r.document, ?) {test})", [operand]

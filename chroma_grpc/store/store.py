@@ -1,0 +1,380 @@
+"""``Store``: the in-process implementation of :class:`~chroma_grpc.store.api.StoreAPI`.
+
+SQLite holds everything (see ``_sqlite``); a FAISS-backed :class:`VectorIndex` per collection
+is built from it on the first query and kept in step after each committed write.
+
+Locking, outermost first (always in this order, so there is no cycle):
+
+* ``_catalog_lock`` serialises collection create / modify / delete / reset;
+* a per-collection :class:`RWLock`: writes and index maintenance exclusive, searches shared;
+* ``Database.lock`` around each SQLite transaction or read sequence.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Sequence
+from contextlib import ExitStack
+
+from chroma_grpc.store import _catalog, _reads
+from chroma_grpc.store._catalog import CollectionRow
+from chroma_grpc.store._locks import RWLock
+from chroma_grpc.store._query import empty_result, prepare_index, search
+from chroma_grpc.store._sqlite import Database
+from chroma_grpc.store._vector_index import EXACT_SEARCH_THRESHOLD, VectorIndex
+from chroma_grpc.store._writes import OpKind, WriteOp, append_and_apply
+from chroma_grpc.store.errors import (
+    CollectionNotFoundError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    InvalidCollectionException,
+    InvalidDimensionException,
+    ResetNotAllowedError,
+    UniqueConstraintError,
+)
+from chroma_grpc.store.filters import validate_where, validate_where_document
+from chroma_grpc.store.types import (
+    DEFAULT_GET_INCLUDE,
+    DEFAULT_QUERY_INCLUDE,
+    PEEK_INCLUDE,
+    CollectionInfo,
+    GetResult,
+    Include,
+    Metadata,
+    QueryResult,
+    RecordBatch,
+    StoreLimits,
+    Vectors,
+    Where,
+    WhereDocument,
+)
+from chroma_grpc.store.validation import (
+    CHANGE_SPACE_MESSAGE,
+    validate_batch,
+    validate_collection_metadata,
+    validate_collection_name,
+    validate_embeddings,
+    validate_include,
+    validate_limit_offset,
+    validate_lookup_ids,
+    validate_metadata,
+    validate_n_results,
+)
+
+RESET_MESSAGE = (
+    "Resetting is not allowed by this configuration (to enable it, set `allow_reset` to `True` "
+    "in your Settings() or include `ALLOW_RESET=TRUE` in your environment variables)"
+)
+DELETE_NO_CRITERIA_MESSAGE = """
+    You must provide either ids, where, or where_document to delete. If you want to delete all data in a collection you can delete the collection itself using the delete_collection method. Or alternatively, you can get() all the relevant ids and then delete them.
+"""  # noqa: E501
+
+
+class Store:
+    """Collections of records in one SQLite file (``path``) or in memory (``path=None``).
+
+    ``exact_search_threshold`` is how many live vectors a collection may hold before queries
+    use HNSW instead of exact search; tests lower it to exercise the graph on small data.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        limits: StoreLimits = StoreLimits(),  # noqa: B008 - frozen dataclass, safe default
+        allow_reset: bool = False,
+        exact_search_threshold: int = EXACT_SEARCH_THRESHOLD,
+    ) -> None:
+        self._db = Database(path)
+        self._limits = limits
+        self._allow_reset = allow_reset
+        self._exact_threshold = exact_search_threshold
+        self._catalog_lock = threading.RLock()
+        self._locks: dict[str, RWLock] = {}
+        self._locks_mutex = threading.Lock()
+        self._indexes: dict[str, VectorIndex] = {}
+        self._closed = False
+
+    @property
+    def limits(self) -> StoreLimits:
+        return self._limits
+
+    @property
+    def allow_reset(self) -> bool:
+        return self._allow_reset
+
+    def heartbeat(self) -> int:
+        self._check_open()
+        return time.time_ns()
+
+    def close(self) -> None:
+        with self._catalog_lock:
+            if not self._closed:
+                self._closed = True
+                self._indexes.clear()
+                self._db.close()
+
+    def reset(self) -> None:
+        self._check_open()
+        if not self._allow_reset:
+            raise ResetNotAllowedError(RESET_MESSAGE)
+        with self._catalog_lock, ExitStack() as stack:
+            with self._db.reading() as conn:
+                ids = _catalog.all_ids(conn)
+            for cid in ids:
+                stack.enter_context(self._lock_for(cid).write())
+            self._db.wipe()
+            self._indexes.clear()
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closed:
+            raise FailedPreconditionError("The store is closed")
+
+    def _lock_for(self, collection_id: str) -> RWLock:
+        with self._locks_mutex:
+            return self._locks.setdefault(collection_id, RWLock())
+
+    def _require(self, collection_id: str) -> CollectionRow:
+        """The collection a record call names, or InvalidCollectionException (Chroma's text)."""
+        self._check_open()
+        with self._db.reading() as conn:
+            row = _catalog.by_id(conn, collection_id)
+        if row is None:
+            raise InvalidCollectionException(
+                f"Collection {collection_id} does not exist.", field="collection_id"
+            )
+        return row
+
+    # -- collections ---------------------------------------------------------------------------
+    def create_collection(
+        self, name: str, metadata: Metadata | None = None, get_or_create: bool = False
+    ) -> tuple[CollectionInfo, bool]:
+        self._check_open()
+        validate_collection_name(name)
+        checked = None if metadata is None else validate_collection_metadata(metadata)
+        with self._catalog_lock, self._db.atomic() as conn:
+            existing = _catalog.by_name(conn, name)
+            if existing is None:
+                return _catalog.insert(conn, name, checked).info, True
+            if not get_or_create:
+                raise UniqueConstraintError(f"Collection {name} already exists", field="name")
+            if checked is None:
+                return existing.info, False
+            self._indexes.pop(existing.id, None)  # HNSW parameters may have changed
+            return _catalog.update(conn, existing, None, checked).info, False
+
+    def get_collection(
+        self, name: str | None = None, collection_id: str | None = None
+    ) -> CollectionInfo:
+        self._check_open()
+        if (name is None) == (collection_id is None):
+            raise InvalidArgumentError("Name or id must be specified, but not both")
+        with self._db.reading() as conn:
+            if name is not None:
+                row = _catalog.by_name(conn, name)
+            else:
+                row = _catalog.by_id(conn, str(collection_id))
+        if row is None:
+            raise CollectionNotFoundError(f"Collection {name or collection_id} does not exist.")
+        return row.info
+
+    def list_collections(
+        self, limit: int | None = None, offset: int | None = None
+    ) -> list[CollectionInfo]:
+        self._check_open()
+        sql_limit, sql_offset = validate_limit_offset(limit, offset)
+        with self._db.reading() as conn:
+            return [r.info for r in _catalog.listing(conn, sql_limit, sql_offset)]
+
+    def count_collections(self) -> int:
+        self._check_open()
+        with self._db.reading() as conn:
+            return _catalog.count(conn)
+
+    def modify_collection(
+        self, collection_id: str, name: str | None = None, metadata: Metadata | None = None
+    ) -> CollectionInfo:
+        self._check_open()
+        if name is not None:
+            validate_collection_name(name)
+        checked = None
+        if metadata is not None:
+            if "hnsw:space" in validate_metadata(metadata):
+                raise InvalidArgumentError(CHANGE_SPACE_MESSAGE, field="metadata")
+            checked = validate_collection_metadata(metadata)
+        with self._catalog_lock, self._lock_for(collection_id).write():
+            row = self._require(collection_id)
+            with self._db.atomic() as conn:
+                updated = _catalog.update(conn, row, name, checked)
+            if checked is not None:
+                self._indexes.pop(collection_id, None)
+            return updated.info
+
+    def delete_collection(self, name: str) -> None:
+        self._check_open()
+        with self._catalog_lock:
+            with self._db.reading() as conn:
+                row = _catalog.by_name(conn, name)
+            if row is None:
+                raise CollectionNotFoundError(f"Collection {name} does not exist.", field="name")
+            with self._lock_for(row.id).write():
+                with self._db.atomic() as conn:
+                    _catalog.delete(conn, row)
+                self._indexes.pop(row.id, None)
+            with self._locks_mutex:
+                self._locks.pop(row.id, None)
+
+    # -- writes --------------------------------------------------------------------------------
+    def add(self, collection_id: str, batch: RecordBatch) -> None:
+        self._write("add", collection_id, batch)
+
+    def upsert(self, collection_id: str, batch: RecordBatch) -> None:
+        self._write("upsert", collection_id, batch)
+
+    def update(self, collection_id: str, batch: RecordBatch) -> None:
+        self._write("update", collection_id, batch)
+
+    def _write(self, kind: OpKind, collection_id: str, batch: RecordBatch) -> None:
+        """Validate, then log + apply as one transaction, then update the index if loaded."""
+        self._check_open()
+        vectors = validate_batch(
+            batch, self._limits, require_embeddings=kind != "update", is_update=kind == "update"
+        )
+        op = WriteOp(
+            kind, collection_id, batch.ids, vectors, batch.metadatas, batch.documents, batch.uris
+        )
+        self._commit(op)
+
+    def _commit(self, op: WriteOp) -> None:
+        with self._lock_for(op.collection_id).write():
+            self._require(op.collection_id)
+            with self._db.atomic() as conn:
+                delta = append_and_apply(conn, op)
+            index = self._indexes.get(op.collection_id)
+            if index is not None:
+                try:
+                    index.apply(delta.removed, delta.added, delta.vectors)
+                except Exception:
+                    # The write is durable; a confused index is dropped and rebuilt from SQLite.
+                    self._indexes.pop(op.collection_id, None)
+                    raise
+
+    def delete(
+        self,
+        collection_id: str,
+        ids: Sequence[str] | None = None,
+        where: Where | None = None,
+        where_document: WhereDocument | None = None,
+    ) -> list[str]:
+        self._check_open()
+        lookup = validate_lookup_ids(ids)
+        self._validate_filters(where, where_document)
+        if lookup is None and not where and not where_document:
+            raise InvalidArgumentError(DELETE_NO_CRITERIA_MESSAGE)
+        with self._lock_for(collection_id).write():
+            row = self._require(collection_id)
+            with self._db.atomic() as conn:
+                matched = _reads.select(
+                    conn, row.seq, ids=lookup, where=where, where_document=where_document
+                ).ids
+                if not matched:
+                    return []
+                delta = append_and_apply(conn, WriteOp("delete", collection_id, matched))
+            index = self._indexes.get(collection_id)
+            if index is not None:
+                index.apply(delta.removed, delta.added, None)
+        return matched
+
+    # -- reads ---------------------------------------------------------------------------------
+    @staticmethod
+    def _validate_filters(where: Where | None, where_document: WhereDocument | None) -> None:
+        if where:
+            validate_where(where)
+        if where_document:
+            validate_where_document(where_document)
+
+    def count(self, collection_id: str) -> int:
+        row = self._require(collection_id)
+        with self._db.reading() as conn:
+            found = conn.execute(
+                "SELECT COUNT(*) FROM records WHERE collection_seq = ?", (row.seq,)
+            ).fetchone()
+        return int(found[0])
+
+    def get(
+        self,
+        collection_id: str,
+        ids: Sequence[str] | None = None,
+        where: Where | None = None,
+        where_document: WhereDocument | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        include: Include = DEFAULT_GET_INCLUDE,
+    ) -> GetResult:
+        self._check_open()
+        columns = validate_include(include, allow_distances=False)
+        sql_limit, sql_offset = validate_limit_offset(limit, offset)
+        lookup = validate_lookup_ids(ids)
+        self._validate_filters(where, where_document)
+        row = self._require(collection_id)
+        with self._db.reading() as conn:
+            rows = _reads.select(
+                conn,
+                row.seq,
+                ids=lookup,
+                where=where or None,
+                where_document=where_document or None,
+                limit=sql_limit,
+                offset=sql_offset,
+                columns=columns,
+                dimension=row.dimension,
+            )
+        return GetResult(
+            ids=rows.ids,
+            embeddings=rows.embeddings,
+            metadatas=rows.metadatas,
+            documents=rows.documents,
+            uris=rows.uris,
+        )
+
+    def peek(self, collection_id: str, limit: int = 10) -> GetResult:
+        return self.get(collection_id, limit=limit, include=PEEK_INCLUDE)
+
+    def query(
+        self,
+        collection_id: str,
+        query_embeddings: Vectors,
+        n_results: int = 10,
+        where: Where | None = None,
+        where_document: WhereDocument | None = None,
+        include: Include = DEFAULT_QUERY_INCLUDE,
+    ) -> list[QueryResult]:
+        self._check_open()
+        k = validate_n_results(n_results, self._limits)
+        columns = validate_include(include, allow_distances=True)
+        self._validate_filters(where, where_document)
+        queries = validate_embeddings(query_embeddings, self._limits, field="query_embeddings")
+        lock = self._lock_for(collection_id)
+        while True:
+            with lock.read():
+                row = self._require(collection_id)
+                if row.dimension is None:  # never had an embedding: any dimension, no results
+                    return [empty_result(columns) for _ in range(len(queries))]
+                if queries.shape[1] != row.dimension:
+                    raise InvalidDimensionException(
+                        f"Embedding dimension {queries.shape[1]} does not match collection "
+                        f"dimensionality {row.dimension}",
+                        field="query_embeddings",
+                    )
+                index = self._indexes.get(collection_id)
+                if index is not None and not index.needs_maintenance():
+                    return search(self._db, row, index, queries, k, where, where_document, columns)
+            with lock.write():  # load / compact / build while no search runs
+                row = self._require(collection_id)
+                with self._db.reading() as conn:
+                    self._indexes[collection_id] = prepare_index(
+                        conn, row, self._indexes.get(collection_id), self._exact_threshold
+                    )

@@ -1,0 +1,1 @@
+"""chromadb-style ``utils`` namespace, so ``from ...utils import embedding_functions`` ports."""

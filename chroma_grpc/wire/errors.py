@@ -1,0 +1,132 @@
+"""ChromaError <-> gRPC status, so both transports raise the same exception class.
+
+The server sends the class's ``reason`` in a ``google.rpc.ErrorInfo`` (plus a
+``BadRequest.FieldViolation`` when the error names a field) inside the ``grpc-status-details-bin``
+trailer; the client looks the reason up in ``ERRORS_BY_REASON`` and raises that class again with
+the original message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import grpc
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from chroma_grpc.store.errors import (
+    ERROR_CLASSES,
+    ERRORS_BY_REASON,
+    ChromaError,
+    ErrorCode,
+    InternalError,
+)
+
+DOMAIN = "chroma-grpc"
+NOT_RUNNING_MESSAGE = "Could not connect to a Chroma server. Are you sure it is running?"
+
+
+class ServerUnavailableError(ChromaError, ConnectionError, ValueError):
+    """The server cannot be reached (UNAVAILABLE); a ValueError as in chromadb's HttpClient."""
+
+    reason = "UNAVAILABLE"
+
+
+class DeadlineExceededError(ChromaError, TimeoutError):
+    """The call's deadline passed before the server answered."""
+
+    reason = "DEADLINE_EXCEEDED"
+
+
+# First class per code: what a status without our ErrorInfo (e.g. from grpc core) becomes.
+_CLASS_BY_CODE: dict[str, type[ChromaError]] = {}
+for _cls in ERROR_CLASSES:
+    _CLASS_BY_CODE.setdefault(_cls.code.value, _cls)
+
+
+def grpc_code(code: ErrorCode) -> grpc.StatusCode:
+    """The ``grpc.StatusCode`` member of the same name."""
+    return grpc.StatusCode[code.value]
+
+
+def to_status(error: ChromaError) -> grpc.Status:
+    """The rich status for ``error``, ready for ``context.abort_with_status``."""
+    metadata = {"exception": type(error).__name__}
+    if error.field:
+        metadata["field"] = error.field
+    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN, metadata=metadata)
+    details = status_pb2.Status(
+        code=getattr(code_pb2, error.code.value),
+        message=error.message or str(error),
+    )
+    details.details.add().Pack(info)
+    if error.field:
+        bad_request = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=error.field, description=error.message or str(error)
+                )
+            ]
+        )
+        details.details.add().Pack(bad_request)
+    status: grpc.Status = rpc_status.to_status(details)
+    return status
+
+
+def error_info(call: grpc.Call) -> error_details_pb2.ErrorInfo | None:
+    """The ErrorInfo packed in a failed call's trailers, or None when there is none."""
+    try:
+        status = rpc_status.from_call(call)
+    except ValueError:  # trailer inconsistent with the call's code/message
+        return None
+    if status is None:
+        return None
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            if info.domain == DOMAIN:
+                return info
+    return None
+
+
+def from_rpc_error(error: grpc.RpcError) -> Exception:
+    """The exception the in-process store would have raised for this failed call."""
+    if not isinstance(error, grpc.Call):
+        return InternalError(str(error))
+    code = error.code()
+    message = error.details() or ""
+    info = error_info(error)
+    cls = _class_for_reason(info.reason) if info is not None else None
+    if info is not None and cls is not None:
+        return cls(message, field=info.metadata.get("field") or None)
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return ServerUnavailableError(f"{NOT_RUNNING_MESSAGE} ({message})")
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return DeadlineExceededError(f"Deadline exceeded: {message}")
+    fallback = _CLASS_BY_CODE.get(code.name, InternalError) if code is not None else InternalError
+    return fallback(f"{code.name if code is not None else 'UNKNOWN'}: {message}")
+
+
+def _class_for_reason(reason: str) -> type[ChromaError] | None:
+    """The store's class for ``reason``, else any other ChromaError subclass defined with it
+    (e.g. chromadb-named extras in :mod:`chroma_grpc.errors`)."""
+    if reason in ERRORS_BY_REASON:
+        return ERRORS_BY_REASON[reason]
+    pending = list(ChromaError.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        if cls.reason == reason:
+            return cls
+        pending.extend(cls.__subclasses__())
+    return None
+
+
+@contextmanager
+def raising_store_errors() -> Iterator[None]:
+    """Re-raise any ``grpc.RpcError`` in the block as the matching store exception."""
+    try:
+        yield
+    except grpc.RpcError as error:
+        raise from_rpc_error(error) from None

@@ -1,0 +1,57 @@
+"""One behaviour suite, two transports: every test taking ``client`` runs embedded and over gRPC.
+
+"embedded" is an ``EphemeralClient`` (the in-process ``Store``); "grpc" is an ``HttpClient``
+talking to a real server on loopback, serving an in-memory ``Store`` for the whole session.
+Both allow reset, and every test starts from an empty database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+import chroma_grpc
+from chroma_grpc import ClientAPI, Settings
+from chroma_grpc.store import Store
+
+from .support import split_address
+
+TRANSPORTS = ["embedded", "grpc"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_system_cache() -> Iterator[None]:
+    """Every test gets its own shared-system cache (tests may build clients with new settings)."""
+    ClientAPI.clear_system_cache()
+    yield
+    ClientAPI.clear_system_cache()
+
+
+@pytest.fixture(scope="session")
+def server_address() -> Iterator[str]:
+    """A chroma-grpc server on loopback over an in-memory store that allows reset."""
+    from tests.helpers.servers import serve_in_process
+
+    store = Store(None, allow_reset=True)
+    with serve_in_process(store) as address:
+        yield address
+    store.close()
+
+
+@pytest.fixture(params=TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def client(transport: str, request: pytest.FixtureRequest) -> Iterator[ClientAPI]:
+    """A client on an empty database, embedded or remote."""
+    if transport == "embedded":
+        client = chroma_grpc.EphemeralClient(Settings(allow_reset=True))
+    else:
+        host, port = split_address(request.getfixturevalue("server_address"))
+        client = chroma_grpc.HttpClient(host=host, port=port)
+    client.reset()
+    yield client
+    client.reset()

@@ -1,0 +1,324 @@
+"""Malformed requests sent straight through the stubs: each gets the right status code, a
+message naming the field, the ErrorInfo reason in the trailers, and stored data stays as it was."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import grpc
+import numpy as np
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from chroma_grpc.store import Store
+from chroma_grpc.store.types import CollectionInfo, GetResult, StoreLimits
+from chroma_grpc.v1 import collection_service_pb2 as cpb
+from chroma_grpc.v1 import record_service_pb2 as rpb
+from chroma_grpc.v1 import (
+    record_service_pb2_grpc,
+    system_service_pb2,
+    system_service_pb2_grpc,
+    types_pb2,
+)
+from chroma_grpc.wire.vectors import to_proto_vectors
+from tests.helpers.servers import serve_in_process
+from tests.server.conftest import Stubs
+
+ALL = frozenset({"embeddings", "metadatas", "documents"})
+MISSING = "00000000-0000-4000-8000-000000000000"
+
+
+def snapshot(store: Store, collection: CollectionInfo) -> tuple[list[str], Any, Any, Any]:
+    result: GetResult = store.get(collection.id, include=ALL)
+    assert result.embeddings is not None
+    return result.ids, result.embeddings.tolist(), result.metadatas, result.documents
+
+
+def call_error(call: Callable[[], Any]) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as info:
+        result = call()
+        if isinstance(result, Iterable) and not isinstance(result, (bytes, str)):
+            list(result)  # server-streaming: the error arrives while iterating
+    return info.value
+
+
+def reason_of(error: grpc.RpcError) -> tuple[str, dict[str, str]]:
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    assert status is not None, "no google.rpc.Status in the trailers"
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return info.reason, dict(info.metadata)
+    raise AssertionError("no ErrorInfo detail")
+
+
+def record_batch(ids: list[str], vectors: types_pb2.Vectors | None) -> types_pb2.RecordBatch:
+    batch = types_pb2.RecordBatch(records=[types_pb2.Record(id=i) for i in ids])
+    if vectors is not None:
+        batch.embeddings.CopyFrom(vectors)
+    return batch
+
+
+def add(stubs: Stubs, collection_id: str, batch: types_pb2.RecordBatch) -> Callable[[], Any]:
+    return lambda: stubs.records.AddRecords(
+        iter([rpb.AddRecordsRequest(collection_id=collection_id, batch=batch)])
+    )
+
+
+def nan_vectors() -> types_pb2.Vectors:
+    vectors = np.ones((1, 2), np.float32)
+    vectors[0, 1] = np.nan
+    return to_proto_vectors(vectors)
+
+
+def cases(stubs: Stubs, cid: str) -> dict[str, tuple[Callable[[], Any], grpc.StatusCode, str, str]]:
+    """name -> (call, code, fragment the message must contain, ErrorInfo reason)."""
+    invalid = grpc.StatusCode.INVALID_ARGUMENT
+    two_d = to_proto_vectors(np.ones((1, 2), np.float32))
+    eq = types_pb2.COMPARISON_OPERATOR_EQ
+    one = types_pb2.MetadataValue(int_value=1)
+    return {
+        "wrong dimension": (
+            add(stubs, cid, record_batch(["x"], to_proto_vectors(np.ones((1, 3), np.float32)))),
+            invalid,
+            "dimensionality",
+            "INVALID_DIMENSION",
+        ),
+        "unknown collection": (
+            add(stubs, MISSING, record_batch(["x"], two_d)),
+            grpc.StatusCode.NOT_FOUND,
+            MISSING,
+            "INVALID_COLLECTION",
+        ),
+        "collection id not a uuid": (
+            add(stubs, "not-a-uuid", record_batch(["x"], two_d)),
+            invalid,
+            "collection_id",
+            "INVALID_ARGUMENT",
+        ),
+        "empty ids": (add(stubs, cid, record_batch([], two_d)), invalid, "IDs", "INVALID_ARGUMENT"),
+        "NaN in vectors": (
+            add(stubs, cid, record_batch(["x"], nan_vectors())),
+            invalid,
+            "batch.embeddings",
+            "INVALID_ARGUMENT",
+        ),
+        "2 GB claimed dimension": (
+            add(
+                stubs,
+                cid,
+                record_batch(["x"], types_pb2.Vectors(dimension=2**31, packed_float32=b"\0" * 8)),
+            ),
+            invalid,
+            "batch.embeddings.dimension",
+            "INVALID_ARGUMENT",
+        ),
+        "both vector forms": (
+            add(
+                stubs,
+                cid,
+                record_batch(
+                    ["x"],
+                    types_pb2.Vectors(dimension=2, packed_float32=b"\0" * 8, values=[1, 2]),
+                ),
+            ),
+            invalid,
+            "batch.embeddings",
+            "INVALID_ARGUMENT",
+        ),
+        "byte length not a multiple": (
+            add(
+                stubs,
+                cid,
+                record_batch(["x"], types_pb2.Vectors(dimension=2, packed_float32=b"\0" * 7)),
+            ),
+            invalid,
+            "batch.embeddings.packed_float32",
+            "INVALID_ARGUMENT",
+        ),
+        "vector count differs from records": (
+            add(stubs, cid, record_batch(["x", "y"], two_d)),
+            invalid,
+            "batch.embeddings",
+            "INVALID_ARGUMENT",
+        ),
+        "unknown include enum": (
+            lambda: stubs.records.GetRecords(
+                rpb.GetRecordsRequest(collection_id=cid, include=types_pb2.Include(fields=[77]))
+            ),
+            invalid,
+            "include.fields[0]",
+            "INVALID_ARGUMENT",
+        ),
+        "unknown comparison enum": (
+            lambda: stubs.records.DeleteRecords(
+                rpb.DeleteRecordsRequest(
+                    collection_id=cid,
+                    where=types_pb2.Where(
+                        condition=types_pb2.FieldCondition(key="n", operator=42, value=one)
+                    ),
+                )
+            ),
+            invalid,
+            "where.condition.operator",
+            "INVALID_ARGUMENT",
+        ),
+        "and with one child": (
+            lambda: stubs.records.DeleteRecords(
+                rpb.DeleteRecordsRequest(
+                    collection_id=cid,
+                    where=types_pb2.Where(
+                        children=types_pb2.WhereChildren(
+                            operator=types_pb2.BOOLEAN_OPERATOR_AND,
+                            children=[
+                                types_pb2.Where(
+                                    condition=types_pb2.FieldCondition(
+                                        key="n", operator=eq, value=one
+                                    )
+                                )
+                            ],
+                        )
+                    ),
+                )
+            ),
+            invalid,
+            "where.children.children",
+            "INVALID_ARGUMENT",
+        ),
+        "in with no values": (
+            lambda: stubs.records.DeleteRecords(
+                rpb.DeleteRecordsRequest(
+                    collection_id=cid,
+                    where=types_pb2.Where(
+                        condition=types_pb2.FieldCondition(
+                            key="n", operator=types_pb2.COMPARISON_OPERATOR_IN
+                        )
+                    ),
+                )
+            ),
+            invalid,
+            "where.condition.values",
+            "INVALID_ARGUMENT",
+        ),
+        "document filter without text": (
+            lambda: stubs.records.DeleteRecords(
+                rpb.DeleteRecordsRequest(
+                    collection_id=cid,
+                    where_document=types_pb2.WhereDocument(
+                        condition=types_pb2.DocumentCondition(
+                            operator=types_pb2.DOCUMENT_OPERATOR_CONTAINS
+                        )
+                    ),
+                )
+            ),
+            invalid,
+            "where_document.condition.text",
+            "INVALID_ARGUMENT",
+        ),
+        "query nan": (
+            lambda: stubs.records.QueryRecords(
+                rpb.QueryRecordsRequest(collection_id=cid, query_embeddings=nan_vectors())
+            ),
+            invalid,
+            "query_embeddings",
+            "INVALID_ARGUMENT",
+        ),
+        "query without vectors": (
+            lambda: stubs.records.QueryRecords(rpb.QueryRecordsRequest(collection_id=cid)),
+            invalid,
+            "query_embeddings",
+            "INVALID_ARGUMENT",
+        ),
+        "metadata value with no oneof": (
+            lambda: stubs.collections.CreateCollection(
+                cpb.CreateCollectionRequest(
+                    name="other",
+                    metadata=types_pb2.Metadata(fields={"k": types_pb2.MetadataValue()}),
+                )
+            ),
+            invalid,
+            "metadata.fields['k']",
+            "INVALID_ARGUMENT",
+        ),
+    }
+
+
+CASE_NAMES = list(cases(None, "").keys())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_malformed_request_is_rejected_precisely(
+    name: str, stubs: Stubs, store: Store, collection: CollectionInfo
+) -> None:
+    before = snapshot(store, collection)
+    call, code, fragment, reason = cases(stubs, collection.id)[name]
+    error = call_error(call)
+    assert error.code() == code, error.details()  # type: ignore[attr-defined]
+    assert fragment in error.details(), error.details()  # type: ignore[attr-defined]
+    assert reason_of(error)[0] == reason
+    assert snapshot(store, collection) == before
+    assert store.count_collections() == 1
+
+
+def test_field_is_in_error_info_metadata(stubs: Stubs, collection: CollectionInfo) -> None:
+    error = call_error(cases(stubs, collection.id)["NaN in vectors"][0])
+    assert reason_of(error)[1] == {"exception": "InvalidArgumentError", "field": "batch.embeddings"}
+
+
+def test_a_stream_that_changes_collection_is_rejected_and_stores_nothing(
+    stubs: Stubs, store: Store, collection: CollectionInfo
+) -> None:
+    before = snapshot(store, collection)
+    vectors = to_proto_vectors(np.ones((1, 2), np.float32))
+    requests = [
+        rpb.AddRecordsRequest(collection_id=collection.id, batch=record_batch(["x"], vectors)),
+        rpb.AddRecordsRequest(collection_id=MISSING, batch=record_batch(["y"], vectors)),
+    ]
+    error = call_error(lambda: stubs.records.AddRecords(iter(requests)))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+    assert "collection_id" in error.details()  # type: ignore[attr-defined]
+    assert snapshot(store, collection) == before
+
+
+def test_a_stream_without_collection_id_is_rejected(stubs: Stubs) -> None:
+    vectors = to_proto_vectors(np.ones((1, 2), np.float32))
+    request = rpb.AddRecordsRequest(batch=record_batch(["x"], vectors))
+    error = call_error(lambda: stubs.records.AddRecords(iter([request])))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+    assert "collection_id" in error.details()  # type: ignore[attr-defined]
+
+
+def test_a_stream_over_the_batch_limit_stores_nothing(stubs: Stubs) -> None:
+    limited = Store(None, limits=StoreLimits(max_batch_size=5))
+    info, _ = limited.create_collection("limited")
+    with serve_in_process(limited) as address, grpc.insecure_channel(address) as channel:
+        records = record_service_pb2_grpc.RecordServiceStub(channel)
+        vectors = to_proto_vectors(np.ones((3, 2), np.float32))
+        requests = [
+            rpb.AddRecordsRequest(
+                collection_id=info.id, batch=record_batch([f"{k}{i}" for i in range(3)], vectors)
+            )
+            for k in "abc"
+        ]
+        error = call_error(lambda: records.AddRecords(iter(requests)))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+    assert "exceeds maximum batch size" in error.details()  # type: ignore[attr-defined]
+    assert reason_of(error)[0] == "BATCH_SIZE_EXCEEDED"
+    assert limited.count(info.id) == 0
+    limited.close()
+
+
+def test_reset_is_refused_when_the_server_does_not_allow_it(store: Store) -> None:
+    with (
+        serve_in_process(store, allow_reset=False) as address,
+        grpc.insecure_channel(address) as channel,
+    ):
+        system = system_service_pb2_grpc.SystemServiceStub(channel)
+        error = call_error(lambda: system.Reset(system_service_pb2.ResetRequest()))
+        info = system.GetServerInfo(system_service_pb2.GetServerInfoRequest())
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION  # type: ignore[attr-defined]
+    assert reason_of(error)[0] == "RESET_NOT_ALLOWED"
+    assert info.allow_reset is False

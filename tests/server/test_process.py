@@ -1,0 +1,88 @@
+"""The ``chroma-grpc run`` process: health, reflection, restart on the same folder, SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import grpc
+import numpy as np
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from chroma_grpc.client.grpc_adapter import GrpcStore
+from chroma_grpc.server.app import SERVICE_NAMES
+from chroma_grpc.store.types import RecordBatch
+from tests.helpers.servers import serve_in_process, start_server_process
+
+
+def health_status(address: str, service: str = "") -> int:
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=10)
+        return int(reply.status)
+
+
+def listed_services(address: str) -> set[str]:
+    with grpc.insecure_channel(address) as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        (reply,) = list(stub.ServerReflectionInfo(iter([request]), timeout=10))
+        return {s.name for s in reply.list_services_response.service}
+
+
+def test_in_process_server_is_healthy_and_reflectable() -> None:
+    from chroma_grpc.store import Store
+
+    store = Store(None)
+    with serve_in_process(store) as address:
+        for service in ("", *SERVICE_NAMES):
+            assert health_status(address, service) == health_pb2.HealthCheckResponse.SERVING
+        assert {*SERVICE_NAMES, "grpc.health.v1.Health"} <= listed_services(address)
+    store.close()
+
+
+def test_cli_serves_restarts_on_the_same_data_and_exits_cleanly_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    vectors = np.arange(12, dtype=np.float32).reshape(4, 3)
+    server = start_server_process(data)
+    try:
+        assert health_status(server.address) == health_pb2.HealthCheckResponse.SERVING
+        services = listed_services(server.address)
+        assert set(SERVICE_NAMES) <= services
+        assert "grpc.reflection.v1alpha.ServerReflection" in services
+        remote = GrpcStore(server.address)
+        assert remote.allow_reset is False
+        info, _ = remote.create_collection("kept", {"k": 1})
+        remote.add(info.id, RecordBatch(ids=list("abcd"), embeddings=vectors))
+        remote.close()
+    finally:
+        code = server.stop(signal.SIGTERM)
+    assert code == 0, "".join(server.output)
+
+    with start_server_process(data, "--allow-reset") as again:
+        remote = GrpcStore(again.address)
+        assert remote.allow_reset is True
+        restored = remote.get_collection("kept")
+        assert restored == info.__class__(**{**vars(info), "dimension": 3})
+        result = remote.get(info.id, include=frozenset({"embeddings"}))
+        assert result.ids == list("abcd")
+        np.testing.assert_array_equal(result.embeddings, vectors)  # type: ignore[arg-type]
+        remote.reset()
+        assert remote.count_collections() == 0
+        remote.close()
+
+
+def test_sigint_also_shuts_down_cleanly(tmp_path: Path) -> None:
+    server = start_server_process(tmp_path / "data")
+    assert server.stop(signal.SIGINT) == 0
+    assert any("listening on 127.0.0.1:" in line for line in server.output)
+
+
+def test_allow_reset_from_the_environment(tmp_path: Path) -> None:
+    with start_server_process(tmp_path / "data", env={"ALLOW_RESET": "TRUE"}) as server:
+        remote = GrpcStore(server.address)
+        assert remote.allow_reset is True
+        remote.close()

@@ -1,0 +1,257 @@
+"""where / where_document: Chroma's validation messages, and SQL evaluation against an oracle."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chroma_grpc.store import InvalidArgumentError, RecordBatch, Store
+from chroma_grpc.store.filters import validate_where, validate_where_document
+
+
+@pytest.mark.parametrize(
+    ("where", "fragment"),
+    [
+        ({"a": 1, "b": 2}, "Expected where to have exactly one operator"),
+        (
+            {"$and": [{"a": 1}]},
+            "Expected where value for $and or $or to be a list with at least two",
+        ),
+        (
+            {"$or": {"a": 1}},
+            "Expected where value for $and or $or to be a list of where expressions",
+        ),
+        ({"a": {"$gt": "x"}}, "Expected operand value to be an int or a float for operator $gt"),
+        ({"a": {"$gt": True}}, "Expected operand value to be an int or a float"),
+        ({"a": {"$in": "x"}}, "Expected operand value to be an list for operator $in"),
+        ({"a": {"$in": []}}, "Expected where operand value to be a non-empty list"),
+        ({"a": {"$nin": [1, "x"]}}, "all values to be of the same type"),
+        ({"a": {"$in": [1, True]}}, "all values to be of the same type"),
+        ({"a": {"$contains": "x"}}, "Expected where operator to be one of $gt, $gte"),
+        ({"a": {"$eq": 1, "$ne": 2}}, "Expected operator expression to have exactly one operator"),
+        ({"a": None}, "Expected where value to be a str, int, float, or operator expression"),
+        ({"a": {"$eq": None}}, "Expected where operand value to be a str, int, float"),
+        ({"a": {"$eq": {"b": 1}}}, "where"),
+        ({"a": 2**70}, "64-bit"),
+        ("a", "Expected where to be a dict"),
+    ],
+)
+def test_where_validation_messages(where: Any, fragment: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=_escape(fragment)) as info:
+        validate_where(where)
+    assert isinstance(info.value, ValueError) and info.value.field == "where"
+
+
+@pytest.mark.parametrize(
+    ("where_document", "fragment"),
+    [
+        (
+            {"$contains": ""},
+            "Expected where document operand value for operator $contains to be a non-empty str",
+        ),
+        ({"$contains": 1}, "where document operand value for operator $contains to be a str"),
+        (
+            {"$regex": "x"},
+            "Expected where document operator to be one of $contains, $and, $or, got $regex",
+        ),
+        ({"$and": [{"$contains": "a"}]}, "at least two where document expressions"),
+        (
+            {"$contains": "a", "$not_contains": "b"},
+            "Expected where document to have exactly one operator",
+        ),
+        ([], "Expected where document to be a dictionary"),
+    ],
+)
+def test_where_document_validation_messages(where_document: Any, fragment: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=_escape(fragment)):
+        validate_where_document(where_document)
+
+
+def _escape(text: str) -> str:
+    return "".join("\\" + c if c in "$()[]{}.*+?^|" else c for c in text)
+
+
+# -- evaluation -----------------------------------------------------------------------------------
+KEYS = ["i", "f", "b", "s"]
+VALUES = st.one_of(
+    st.integers(-3, 3),
+    st.sampled_from([-1.5, 0.0, 1.0, 2.0, 2.5]),
+    st.booleans(),
+    st.sampled_from(["", "a", "b", "A", "%", "_"]),
+)
+METADATA = st.one_of(
+    st.none(), st.dictionaries(st.sampled_from(KEYS), VALUES, min_size=1, max_size=4)
+)
+DOCUMENTS = st.one_of(st.none(), st.text(alphabet="abAB%_ ", max_size=6))
+
+
+def _kind(v: object) -> str:
+    return {bool: "b", int: "i", float: "f", str: "s"}[type(v)]
+
+
+def _leaf_strategy() -> st.SearchStrategy[dict[str, Any]]:
+    scalar = VALUES
+    numeric = st.one_of(st.integers(-3, 3), st.sampled_from([-1.5, 0.0, 1.0, 2.5]))
+    ops = st.one_of(
+        st.tuples(st.sampled_from(["$eq", "$ne"]), scalar),
+        st.tuples(st.sampled_from(["$gt", "$gte", "$lt", "$lte"]), numeric),
+        st.tuples(
+            st.sampled_from(["$in", "$nin"]),
+            scalar.flatmap(
+                lambda first: st.lists(
+                    VALUES.filter(lambda v: _kind(v) == _kind(first)), max_size=3
+                ).map(lambda rest: [first, *rest])
+            ),
+        ),
+    )
+    return st.tuples(st.sampled_from(KEYS), ops, st.booleans()).map(
+        lambda t: {t[0]: t[1][1]} if t[1][0] == "$eq" and t[2] else {t[0]: {t[1][0]: t[1][1]}}
+    )
+
+
+WHERE = st.recursive(
+    _leaf_strategy(),
+    lambda children: st.tuples(
+        st.sampled_from(["$and", "$or"]), st.lists(children, min_size=2, max_size=3)
+    ).map(lambda t: {t[0]: t[1]}),
+    max_leaves=5,
+)
+DOC_LEAF = st.tuples(
+    st.sampled_from(["$contains", "$not_contains"]),
+    st.text(alphabet="abAB%_", min_size=1, max_size=2),
+).map(lambda t: {t[0]: t[1]})
+WHERE_DOCUMENT = st.recursive(
+    DOC_LEAF,
+    lambda children: st.tuples(
+        st.sampled_from(["$and", "$or"]), st.lists(children, min_size=2, max_size=3)
+    ).map(lambda t: {t[0]: t[1]}),
+    max_leaves=4,
+)
+
+
+def oracle_where(where: dict[str, Any], md: dict[str, Any] | None) -> bool:
+    """Spec section 7 in plain Python."""
+    ((key, value),) = where.items()
+    if key == "$and":
+        return all(oracle_where(w, md) for w in value)
+    if key == "$or":
+        return any(oracle_where(w, md) for w in value)
+    if md is None or key not in md:
+        return False
+    op, operand = next(iter(value.items())) if isinstance(value, dict) else ("$eq", value)
+    stored = md[key]
+    if op in ("$gt", "$gte", "$lt", "$lte"):
+        if isinstance(stored, (bool, str)):
+            return False
+        return {
+            "$gt": stored > operand,
+            "$gte": stored >= operand,
+            "$lt": stored < operand,
+            "$lte": stored <= operand,
+        }[op]
+    sample = operand[0] if op in ("$in", "$nin") else operand
+    if _kind(stored) != _kind(sample):
+        return False
+    if op == "$eq":
+        return bool(stored == operand)
+    if op == "$ne":
+        return bool(stored != operand)
+    if op == "$in":
+        return stored in operand
+    return stored not in operand
+
+
+def oracle_document(where_document: dict[str, Any], doc: str | None) -> bool:
+    ((op, operand),) = where_document.items()
+    if op == "$and":
+        return all(oracle_document(w, doc) for w in operand)
+    if op == "$or":
+        return any(oracle_document(w, doc) for w in operand)
+    if doc is None:
+        return False
+    return (operand in doc) == (op == "$contains")
+
+
+@pytest.fixture(scope="module")
+def store() -> Iterator[Store]:
+    s = Store(None)
+    yield s
+    s.close()
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    records=st.lists(st.tuples(METADATA, DOCUMENTS), min_size=1, max_size=12),
+    where=st.one_of(st.none(), WHERE),
+    where_document=st.one_of(st.none(), WHERE_DOCUMENT),
+)
+def test_sql_filters_match_the_oracle(
+    store: Store,
+    records: list[tuple[dict[str, Any] | None, str | None]],
+    where: Any,
+    where_document: Any,
+) -> None:
+    if where is not None:
+        validate_where(where)
+    if where_document is not None:
+        validate_where_document(where_document)
+    info, _ = store.create_collection("prop", get_or_create=True)
+    store.delete_collection("prop")
+    info, _ = store.create_collection("prop")
+    ids = [f"r{i:02d}" for i in range(len(records))]
+    store.add(
+        info.id,
+        RecordBatch(
+            ids=ids,
+            embeddings=np.arange(len(records), dtype=np.float32).reshape(-1, 1),
+            metadatas=[r[0] for r in records],
+            documents=[r[1] for r in records],
+        ),
+    )
+    expected = [
+        i
+        for i, (md, doc) in zip(ids, records, strict=True)
+        if (where is None or oracle_where(where, md))
+        and (where_document is None or oracle_document(where_document, doc))
+    ]
+    assert store.get(info.id, where=where, where_document=where_document).ids == expected
+    hits = store.query(
+        info.id,
+        np.zeros((1, 1), np.float32),
+        n_results=20,
+        where=where,
+        where_document=where_document,
+    )
+    assert sorted(hits[0].ids) == expected
+
+
+def test_type_strict_equality_examples(store: Store) -> None:
+    info, _ = store.create_collection("strict")
+    store.add(
+        info.id,
+        RecordBatch(
+            ids=["int", "float", "bool", "none", "str"],
+            embeddings=np.zeros((5, 1)),
+            metadatas=[{"v": 1}, {"v": 1.0}, {"v": True}, None, {"v": "1"}],
+            documents=["50% off", "A_b", None, "abc", "ABC"],
+        ),
+    )
+    get = lambda **kw: store.get(info.id, **kw).ids  # noqa: E731
+    assert get(where={"v": 1}) == ["int"]
+    assert get(where={"v": 1.0}) == ["float"]
+    assert get(where={"v": True}) == ["bool"]
+    assert get(where={"v": {"$ne": 1}}) == []
+    assert get(where={"v": {"$gte": 1}}) == ["float", "int"]
+    assert get(where={"v": {"$nin": ["2"]}}) == ["str"]
+    assert get(where_document={"$contains": "%"}) == ["int"]
+    assert get(where_document={"$contains": "_"}) == ["float"]
+    assert get(where_document={"$contains": "abc"}) == ["none"]
+    assert get(where_document={"$not_contains": "abc"}) == ["float", "int", "str"]
+    store.delete_collection("strict")

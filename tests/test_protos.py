@@ -1,0 +1,88 @@
+"""The committed stubs match the protos, and the protos follow the conventions we promise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from google.protobuf import descriptor
+
+from chroma_grpc.v1 import (
+    collection_service_pb2,
+    record_service_pb2,
+    system_service_pb2,
+    types_pb2,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+PROTO_DIR = ROOT / "protos"
+STUB_DIR = ROOT / "chroma_grpc" / "v1"
+FILES = (types_pb2, system_service_pb2, collection_service_pb2, record_service_pb2)
+
+
+def test_committed_stubs_are_up_to_date(tmp_path: Path) -> None:
+    protoc = pytest.importorskip("grpc_tools.protoc")
+    protos = sorted(str(p.relative_to(PROTO_DIR)) for p in PROTO_DIR.rglob("*.proto"))
+    include = Path(protoc.__file__).parent / "_proto"
+    args = [
+        "protoc",
+        f"-I{PROTO_DIR}",
+        f"-I{include}",
+        f"--python_out={tmp_path}",
+        f"--pyi_out={tmp_path}",
+        f"--grpc_python_out={tmp_path}",
+        *protos,
+    ]
+    assert protoc.main(args) == 0, "protoc failed"
+    generated = {
+        p.relative_to(tmp_path / "chroma_grpc" / "v1")
+        for p in (tmp_path / "chroma_grpc" / "v1").glob("*")
+    }
+    committed = {p.relative_to(STUB_DIR) for p in STUB_DIR.glob("*_pb2*")}
+    assert generated == committed, "run `make protos`"
+    stale = [
+        str(name)
+        for name in sorted(generated)
+        if (tmp_path / "chroma_grpc" / "v1" / name).read_text() != (STUB_DIR / name).read_text()
+    ]
+    assert not stale, f"stale generated stubs (run `make protos`): {stale}"
+
+
+def test_package_is_versioned() -> None:
+    for module in FILES:
+        assert module.DESCRIPTOR.package == "chroma_grpc.v1"
+        assert module.DESCRIPTOR.name.startswith("chroma_grpc/v1/")
+
+
+def _enums(
+    container: descriptor.FileDescriptor | descriptor.Descriptor,
+) -> list[descriptor.EnumDescriptor]:
+    found = list(container.enum_types_by_name.values())
+    for message in (
+        container.message_types_by_name.values()
+        if isinstance(container, descriptor.FileDescriptor)
+        else container.nested_types
+    ):
+        found.extend(_enums(message))
+    return found
+
+
+def test_every_enum_zero_value_is_unspecified_and_values_are_prefixed() -> None:
+    for module in FILES:
+        for enum in _enums(module.DESCRIPTOR):
+            zero = enum.values_by_number[0].name
+            assert zero.endswith("_UNSPECIFIED"), f"{enum.full_name}: {zero}"
+            prefix = zero.removesuffix("UNSPECIFIED")
+            assert all(v.name.startswith(prefix) for v in enum.values), enum.full_name
+
+
+def test_every_rpc_has_its_own_request_and_response() -> None:
+    seen: set[str] = set()
+    for module in FILES:
+        for service in module.DESCRIPTOR.services_by_name.values():
+            assert service.name.endswith("Service")
+            for method in service.methods:
+                assert method.input_type.name == f"{method.name}Request", method.full_name
+                assert method.output_type.name == f"{method.name}Response", method.full_name
+                assert method.input_type.name not in seen
+                seen.add(method.input_type.name)
