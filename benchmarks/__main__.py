@@ -85,7 +85,9 @@ def main() -> None:
         print("\nratios against chromadb 0.4.24 embedded, same run (>1 = chroma-grpc better):")
         for result in results[:-1]:
             for metric in METRICS[:4]:
-                print(f"  {result['client']:<22} {metric:<22} {result[metric] / peer[metric]:6.2f}x")
+                print(
+                    f"  {result['client']:<22} {metric:<22} {result[metric] / peer[metric]:6.2f}x"
+                )
             get_ratio = peer["get_2000_with_embeddings_s"] / result["get_2000_with_embeddings_s"]
             print(f"  {result['client']:<22} {'get_2000 (speed)':<22} {get_ratio:6.2f}x")
 

@@ -42,9 +42,7 @@ def timed(action: Callable[[], object]) -> float:
 
 
 def exact_neighbours(data: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
-    distances = (
-        (queries**2).sum(1)[:, None] - 2 * queries @ data.T + (data**2).sum(1)[None, :]
-    )
+    distances = (queries**2).sum(1)[:, None] - 2 * queries @ data.T + (data**2).sum(1)[None, :]
     return np.argsort(distances, axis=1)[:, :k]
 
 
@@ -89,9 +87,7 @@ def run(kind: str, target: str | None, count: int, dim: int, queries: int) -> di
         get_s = timed(lambda: collection.get(ids=ids[:2_000], include=["embeddings"]))
 
     truth = exact_neighbours(data, probes, 10)
-    hits = sum(
-        len({ids[j] for j in truth[q]} & set(found[q])) for q in range(queries)
-    )
+    hits = sum(len({ids[j] for j in truth[q]} & set(found[q])) for q in range(queries))
     return {
         "client": kind,
         "records": count,

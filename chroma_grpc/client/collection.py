@@ -258,6 +258,17 @@ class Collection:
         uris = v.maybe_cast_one_to_many(query_uris, str)
         valid_include = v.validate_include(include, allow_distances=True)
         n = v.validate_n_results(n_results)
+        if embeddings is None and texts is not None and self._server_embeds():
+            results = self._store.query(
+                self._collection_id,
+                None,
+                n_results=int(n),
+                where=valid_where,
+                where_document=valid_where_document,
+                include=v.store_include(valid_include),
+                query_texts=texts,
+            )
+            return query_result(results, valid_include, self._data_loader)
         if embeddings is None:
             if texts is not None:
                 embeddings = embed(self._embedding_function, texts)
@@ -300,6 +311,8 @@ class Collection:
     def _vectors(self, valid: v.EmbeddingSet, required: bool) -> Vectors | None:
         """The batch's embeddings: given, else embedded from documents, images or uris."""
         embeddings = valid.embeddings
+        if embeddings is None and valid.documents is not None and self._server_embeds():
+            return None  # the server embeds the documents with its default model
         if embeddings is None:
             if valid.documents is not None:
                 embeddings = embed(self._embedding_function, valid.documents)
@@ -314,6 +327,10 @@ class Collection:
                 f"Number of embeddings {len(embeddings)} must match number of ids {len(valid.ids)}"
             )
         return embeddings
+
+    def _server_embeds(self) -> bool:
+        """Without an embedding function, a server that embeds text gets the text as is."""
+        return self._embedding_function is None and self._store.embeds_texts
 
     def _load(self, uris: list[str | None] | None) -> Any:
         if uris is None:

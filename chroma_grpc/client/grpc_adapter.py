@@ -151,6 +151,10 @@ class GrpcStore:
         return self.server_info.allow_reset
 
     @property
+    def embeds_texts(self) -> bool:
+        return self.server_info.server_side_embedding
+
+    @property
     def chunk_bytes(self) -> int:
         """Bytes per write chunk: about 2 MiB, less if the server accepts smaller messages."""
         server_max = self.server_info.max_receive_message_bytes or DEFAULT_CHUNK_BYTES
@@ -235,8 +239,12 @@ class GrpcStore:
         iterator thread), then stream the chunks; the id rides in the first request only."""
         is_update = request_type is record_service_pb2.UpdateRecordsRequest
         _check_collection_id(collection_id)
+        server_embeds = self.embeds_texts and batch.documents is not None
         vectors = validate_batch(
-            batch, self.limits, require_embeddings=not is_update, is_update=is_update
+            batch,
+            self.limits,
+            require_embeddings=not (is_update or server_embeds),
+            is_update=is_update,
         )
         batch = dataclasses.replace(batch, embeddings=vectors)
         chunk_bytes = self.chunk_bytes
@@ -316,23 +324,25 @@ class GrpcStore:
     def query(
         self,
         collection_id: str,
-        query_embeddings: Vectors,
+        query_embeddings: Vectors | None,
         n_results: int = 10,
         where: Where | None = None,
         where_document: WhereDocument | None = None,
         include: Include = DEFAULT_QUERY_INCLUDE,
+        query_texts: Sequence[str] | None = None,
     ) -> list[QueryResult]:
         wanted = _wire_include(validate_include(include, allow_distances=True))
-        vectors = validate_embeddings(query_embeddings, self.limits, field="query_embeddings")
         # 0 means "default" on the wire, so bad values must be rejected here (store's rules).
         n_results = validate_n_results(n_results, self.limits)
         _check_collection_id(collection_id)
         request = record_service_pb2.QueryRecordsRequest(
-            collection_id=collection_id,
-            query_embeddings=to_proto_vectors(vectors),
-            n_results=n_results,
-            include=to_proto_include(wanted),
+            collection_id=collection_id, n_results=n_results, include=to_proto_include(wanted)
         )
+        if query_texts is not None and query_embeddings is None:
+            request.query_texts.extend(query_texts)
+        else:
+            vectors = validate_embeddings(query_embeddings, self.limits, field="query_embeddings")
+            request.query_embeddings.CopyFrom(to_proto_vectors(vectors))
         _set_filters(request, where, where_document)
         max_dimension = self.limits.max_dimension
         with raising_store_errors():

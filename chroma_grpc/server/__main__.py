@@ -41,6 +41,14 @@ def _parser() -> argparse.ArgumentParser:
         help="allow the Reset RPC (also env ALLOW_RESET=TRUE)",
     )
     run.add_argument(
+        "--no-server-embedding",
+        dest="server_embedding",
+        action="store_false",
+        default=os.environ.get("CHROMA_GRPC_SERVER_EMBEDDING", "true").lower() in TRUTHY,
+        help="do not embed documents / query texts sent without vectors: answer "
+        "FAILED_PRECONDITION instead (also env CHROMA_GRPC_SERVER_EMBEDDING=false)",
+    )
+    run.add_argument(
         "--grace", type=float, default=5.0, help="seconds in-flight RPCs get at shutdown"
     )
     return parser
@@ -59,7 +67,12 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
 
-    store = Store(args.path, allow_reset=args.allow_reset)
+    embedder = None
+    if args.server_embedding:
+        from chroma_grpc.embeddings import default_embedder
+
+        embedder = default_embedder().embed
+    store = Store(args.path, allow_reset=args.allow_reset, embedder=embedder)
     try:
         try:
             server, port = create_server(

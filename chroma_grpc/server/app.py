@@ -111,6 +111,7 @@ def create_server(
         max_receive_message_bytes=max_message_bytes,
         max_send_message_bytes=max_message_bytes,
         allow_reset=store.allow_reset if allow_reset is None else allow_reset,
+        server_side_embedding=store.embeds_texts,
     )
     # The generated registration functions are untyped.
     system_service_pb2_grpc.add_SystemServiceServicer_to_server(  # type: ignore[no-untyped-call]

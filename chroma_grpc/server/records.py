@@ -9,7 +9,7 @@ import grpc
 
 from chroma_grpc.server.errors import require_uuid, stream_errors, unary_errors
 from chroma_grpc.store.api import StoreAPI
-from chroma_grpc.store.errors import FailedPreconditionError, InvalidArgumentError
+from chroma_grpc.store.errors import InvalidArgumentError
 from chroma_grpc.store.types import (
     DEFAULT_GET_INCLUDE,
     DEFAULT_QUERY_INCLUDE,
@@ -155,22 +155,19 @@ class RecordServicer(record_service_pb2_grpc.RecordServiceServicer):
                 "query_texts: set either query_embeddings or query_texts, not both",
                 field="query_texts",
             )
-        if request.query_texts:
-            raise FailedPreconditionError(
-                "query_texts: this server does not embed texts (server_side_embedding is "
-                "false); embed them client-side and send query_embeddings",
-                field="query_texts",
-            )
-        if not has_vectors:
+        if not has_vectors and not request.query_texts:
             raise InvalidArgumentError(
-                "query_embeddings: required; send one or more query vectors",
+                "query_embeddings: required; send one or more query vectors (or query_texts "
+                "when the server embeds text)",
                 field="query_embeddings",
             )
-        vectors = from_proto_vectors(
-            request.query_embeddings,
-            field="query_embeddings",
-            max_dimension=self._store.limits.max_dimension,
-        )
+        vectors = None
+        if has_vectors:
+            vectors = from_proto_vectors(
+                request.query_embeddings,
+                field="query_embeddings",
+                max_dimension=self._store.limits.max_dimension,
+            )
         results = self._store.query(
             collection_id,
             vectors,
@@ -178,6 +175,7 @@ class RecordServicer(record_service_pb2_grpc.RecordServiceServicer):
             where=_where(request),
             where_document=_where_document(request),
             include=_include(request, DEFAULT_QUERY_INCLUDE),
+            query_texts=list(request.query_texts) if request.query_texts else None,
         )
         for index, result in enumerate(results):
             yield to_proto_query_response(index, result)

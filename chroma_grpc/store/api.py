@@ -37,6 +37,13 @@ class StoreAPI(Protocol):
     @property
     def allow_reset(self) -> bool: ...
 
+    @property
+    def embeds_texts(self) -> bool:
+        """Whether documents sent without vectors (add/upsert/update) and ``query_texts`` are
+        embedded here. The server's store does (its default model); embedded clients' stores
+        do not, since Chroma embeds on the client side."""
+        ...
+
     def heartbeat(self) -> int:
         """Nanoseconds since the epoch."""
         ...
@@ -116,13 +123,16 @@ class StoreAPI(Protocol):
     def query(
         self,
         collection_id: str,
-        query_embeddings: Vectors,
+        query_embeddings: Vectors | None,
         n_results: int = 10,
         where: Where | None = None,
         where_document: WhereDocument | None = None,
         include: Include = DEFAULT_QUERY_INCLUDE,
+        query_texts: Sequence[str] | None = None,
     ) -> list[QueryResult]:
-        """One result per query row, nearest first; n_results clamped to the matches."""
+        """One result per query row, nearest first; n_results clamped to the matches.
+
+        Exactly one of ``query_embeddings`` / ``query_texts`` (the latter needs embeds_texts)."""
         ...
 
     def count(self, collection_id: str) -> int: ...

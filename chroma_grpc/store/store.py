@@ -20,6 +20,7 @@ from contextlib import ExitStack
 
 from chroma_grpc.store import _catalog, _reads
 from chroma_grpc.store._catalog import CollectionRow
+from chroma_grpc.store._embedding import embed_texts, with_embedded_documents
 from chroma_grpc.store._locks import RWLock
 from chroma_grpc.store._query import empty_result, prepare_index, search
 from chroma_grpc.store._sqlite import Database
@@ -46,6 +47,7 @@ from chroma_grpc.store.types import (
     QueryResult,
     RecordBatch,
     StoreLimits,
+    TextEmbedder,
     Vectors,
     Where,
     WhereDocument,
@@ -77,6 +79,7 @@ class Store:
 
     ``exact_search_threshold`` is how many live vectors a collection may hold before queries
     use HNSW instead of exact search; tests lower it to exercise the graph on small data.
+    ``embedder``, when given, embeds documents sent without vectors and query texts.
     """
 
     def __init__(
@@ -86,7 +89,9 @@ class Store:
         limits: StoreLimits = StoreLimits(),  # noqa: B008 - frozen dataclass, safe default
         allow_reset: bool = False,
         exact_search_threshold: int = EXACT_SEARCH_THRESHOLD,
+        embedder: TextEmbedder | None = None,
     ) -> None:
+        self._embedder = embedder
         self._db = Database(path)
         self._limits = limits
         self._allow_reset = allow_reset
@@ -104,6 +109,10 @@ class Store:
     @property
     def allow_reset(self) -> bool:
         return self._allow_reset
+
+    @property
+    def embeds_texts(self) -> bool:
+        return self._embedder is not None
 
     def heartbeat(self) -> int:
         self._check_open()
@@ -240,6 +249,7 @@ class Store:
     def _write(self, kind: OpKind, collection_id: str, batch: RecordBatch) -> None:
         """Validate, then log + apply as one transaction, then update the index if loaded."""
         self._check_open()
+        batch = with_embedded_documents(batch, self._embedder, is_update=kind == "update")
         vectors = validate_batch(
             batch, self._limits, require_embeddings=kind != "update", is_update=kind == "update"
         )
@@ -346,13 +356,21 @@ class Store:
     def query(
         self,
         collection_id: str,
-        query_embeddings: Vectors,
+        query_embeddings: Vectors | None,
         n_results: int = 10,
         where: Where | None = None,
         where_document: WhereDocument | None = None,
         include: Include = DEFAULT_QUERY_INCLUDE,
+        query_texts: Sequence[str] | None = None,
     ) -> list[QueryResult]:
         self._check_open()
+        if (query_embeddings is None) == (query_texts is None):
+            raise InvalidArgumentError(
+                "query_embeddings: give exactly one of query_embeddings or query_texts",
+                field="query_embeddings",
+            )
+        if query_texts is not None:
+            query_embeddings = embed_texts(query_texts, self._embedder, field="query_texts")
         k = validate_n_results(n_results, self._limits)
         columns = validate_include(include, allow_distances=True)
         self._validate_filters(where, where_document)

@@ -7,7 +7,7 @@ by :mod:`chroma_grpc.store.filters` before use.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Union
 
@@ -20,6 +20,8 @@ Metadata = Mapping[str, MetadataValue]
 Where = Mapping[str, Any]
 WhereDocument = Mapping[str, Any]
 Vectors = npt.NDArray[np.float32]
+# Turns texts into one float32 row each; the server hands the store its default model.
+TextEmbedder = Callable[[Sequence[str]], Vectors]
 
 IncludeField = Literal["embeddings", "documents", "metadatas", "distances", "uris"]
 INCLUDE_FIELDS: tuple[IncludeField, ...] = (

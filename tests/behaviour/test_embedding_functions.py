@@ -189,6 +189,4 @@ def test_images_are_embedded_with_the_embedding_function(client: ClientAPI) -> N
         [0.0, 0.0],
         [1.0, 1.0],
     ]
-    assert collection.query(query_images=[np.full((2, 2), 8.0)], n_results=1)["ids"] == [
-        ["bright"]
-    ]
+    assert collection.query(query_images=[np.full((2, 2), 8.0)], n_results=1)["ids"] == [["bright"]]
