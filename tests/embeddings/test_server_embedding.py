@@ -68,7 +68,7 @@ def _create(stub: collection_service_pb2_grpc.CollectionServiceStub, name: str) 
 
 
 def _documents_only(collection_id: str) -> record_service_pb2.AddRecordsRequest:
-    records = [types_pb2.Record(id=i, document=d) for i, d in zip(IDS, DOCUMENTS)]
+    records = [types_pb2.Record(id=i, document=d) for i, d in zip(IDS, DOCUMENTS, strict=True)]
     return record_service_pb2.AddRecordsRequest(
         collection_id=collection_id, batch=types_pb2.RecordBatch(records=records)
     )
@@ -90,7 +90,7 @@ def test_raw_stub_documents_are_embedded_by_the_server(embedding_server: ServerP
     assert [reply.records[0].id for reply in replies] == ["bread", "cat"]
     expected = default_embedder().embed(QUESTIONS)
     stored = default_embedder().embed(DOCUMENTS)
-    for reply, question in zip(replies, expected):
+    for reply, question in zip(replies, expected, strict=True):
         nearest = IDS.index(reply.records[0].id)
         assert reply.distances[0] == pytest.approx(
             float(((stored[nearest] - question) ** 2).sum()), abs=1e-5
