@@ -7,7 +7,9 @@ working directory, else it takes its default; the same precedence as pydantic's
 JSON for dicts and lists). Two ``Settings`` are equal when all their values are.
 
 Differences from chromadb: ``chroma_server_http_port`` and ``chroma_server_grpc_port`` are
-ints (chromadb kept strings), and chroma-grpc's own server listens on 50051, not 8000.
+ints (chromadb kept strings), and chroma-grpc's own server listens on 50051, not 8000. Three
+fields are chroma-grpc's own: ``chroma_client_tls_cert`` / ``chroma_client_tls_key`` (PEM paths
+for mTLS) and ``chroma_grpc_progress`` (env ``CHROMA_GRPC_PROGRESS=1``: print write progress).
 """
 
 from __future__ import annotations
@@ -91,6 +93,12 @@ class Settings:
     chroma_otel_collection_headers: builtins.dict[str, str] = {}
     chroma_otel_granularity: str | None = None
     allow_reset: bool = False
+    # chroma-grpc's own fields (not in chromadb): PEM file paths of the client certificate and
+    # its key, sent when the server requires client certificates (mTLS)...
+    chroma_client_tls_cert: str | None = None
+    chroma_client_tls_key: str | None = None
+    # ...and a progress line on stderr per chunk while a large add/upsert/update streams.
+    chroma_grpc_progress: bool = False
 
     def __init__(self, **values: Any) -> None:
         fields = _fields()

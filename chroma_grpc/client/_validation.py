@@ -33,6 +33,7 @@ from chroma_grpc.store.filters import validate_where_document as _store_validate
 from chroma_grpc.store.types import Include as StoreInclude
 from chroma_grpc.store.types import IncludeField as StoreIncludeField
 from chroma_grpc.store.types import Vectors
+from chroma_grpc.store.validation import batch_size_advice
 
 RESERVED_DOCUMENT_KEY = "chroma:document"
 _GET_INCLUDE: tuple[str, ...] = ("embeddings", "documents", "metadatas", "uris", "data")
@@ -320,7 +321,8 @@ def validate_batch_size(size: int, max_batch_size: int) -> None:
     """Raises BatchSizeExceededError (a ValueError) for a batch over the store's limit."""
     if size > max_batch_size:
         raise BatchSizeExceededError(
-            f"Batch size {size} exceeds maximum batch size {max_batch_size}"
+            f"Batch size {size} exceeds maximum batch size {max_batch_size}; "
+            f"{batch_size_advice(max_batch_size)}"
         )
 
 

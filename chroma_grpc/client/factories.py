@@ -8,12 +8,9 @@ signature keeps chromadb's default of 8000 for compatibility, but ``chroma-grpc 
 
 from __future__ import annotations
 
-import base64
 import os
 from pathlib import Path
 from typing import Any, Union
-
-import grpc
 
 from chroma_grpc.client import _systems
 from chroma_grpc.client.api import ClientAPI, check_tenant_database
@@ -106,8 +103,12 @@ def HttpClient(
     Args:
         host: the server's host name.
         port: the server's port (chroma-grpc's default is 50051; 8000 is chromadb's).
-        ssl: use TLS.
-        headers: sent as gRPC metadata on every call (keys are lower-cased).
+        ssl: use TLS, verified against the system roots or the CA file named by
+            ``settings.chroma_server_ssl_verify``; ``chroma_client_tls_cert`` /
+            ``chroma_client_tls_key`` add a client certificate (mTLS).
+        headers: sent as gRPC metadata on every call (keys are lower-cased), e.g.
+            ``{"Authorization": "Bearer <token>"}``; ``chroma_client_auth_credentials`` in
+            ``settings`` works as in chromadb (see :mod:`chroma_grpc.client._transport`).
         settings: base settings; a different host/port already set there is an error.
         tenant: must be the default tenant.
         database: must be the default database.
@@ -180,11 +181,7 @@ def _remote_client(settings: Settings, tenant: str, database: str) -> ClientAPI:
         raise ValueError(LEGACY_CONFIG_ERROR)
     host = settings.require("chroma_server_host")
     port = settings.chroma_server_http_port or settings.chroma_server_grpc_port
-    store = GrpcStore(
-        f"{host}:{port or DEFAULT_GRPC_PORT}",
-        credentials=_channel_credentials(settings),
-        metadata=_call_metadata(settings),
-    )
+    store = GrpcStore(f"{host}:{port or DEFAULT_GRPC_PORT}", settings=settings)
     try:
         store.heartbeat()
     except AuthorizationError:
@@ -200,36 +197,3 @@ def _remote_client(settings: Settings, tenant: str, database: str) -> ClientAPI:
     except Exception:
         store.close()
         raise
-
-
-def _channel_credentials(settings: Settings) -> grpc.ChannelCredentials | None:
-    """TLS when ``chroma_server_ssl_enabled``; a str ``chroma_server_ssl_verify`` is a CA file."""
-    if not settings.chroma_server_ssl_enabled:
-        return None
-    verify = settings.chroma_server_ssl_verify
-    root_certificates = Path(verify).read_bytes() if isinstance(verify, str) else None
-    return grpc.ssl_channel_credentials(root_certificates=root_certificates)
-
-
-def _call_metadata(settings: Settings) -> list[tuple[str, str]]:
-    """``chroma_server_headers`` plus chromadb's client auth, as gRPC call metadata.
-
-    Token auth sends ``authorization: Bearer <token>`` (or the raw token in the header named by
-    ``chroma_client_auth_token_transport_header``, e.g. ``X-Chroma-Token``); basic auth sends
-    ``authorization: Basic <base64(user:password)>``.
-    """
-    metadata = [
-        (key.lower(), value) for key, value in (settings.chroma_server_headers or {}).items()
-    ]
-    provider = (settings.chroma_client_auth_provider or "").lower()
-    credentials = settings.chroma_client_auth_credentials
-    if not provider or not credentials:
-        return metadata
-    if "basic" in provider:
-        encoded = base64.b64encode(credentials.encode("utf-8")).decode("ascii")
-        metadata.append(("authorization", f"Basic {encoded}"))
-    elif "token" in provider:
-        header = (settings.chroma_client_auth_token_transport_header or "Authorization").lower()
-        value = f"Bearer {credentials}" if header == "authorization" else credentials
-        metadata.append((header, value))
-    return metadata

@@ -1,23 +1,27 @@
 """GrpcStore: the StoreAPI over chroma-grpc's RPCs, raising the in-process Store's exceptions.
 
-Writes stream as byte-sized chunks (well under grpcio's default 4 MiB receive limit), reads
-gather the server's pages, and every ``grpc.RpcError`` is re-raised as the ChromaError class the
-server sent (:mod:`chroma_grpc.wire.errors`). Arguments the wire cannot carry (ragged vectors,
-non-str keys, ...) are checked here with the store's own validators, so the message matches
-what the embedded store says.
+Writes stream as byte-sized chunks sized from the server's advertised receive limit (at most
+2 MiB, and under half of a smaller limit), reads gather the server's pages, and every
+``grpc.RpcError`` is re-raised as the ChromaError class the server sent
+(:mod:`chroma_grpc.wire.errors`). Arguments the wire cannot carry (ragged vectors, non-str
+keys, ...) are checked here with the store's own validators, so the message matches what the
+embedded store says.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import threading
 import uuid
+import warnings
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import grpc
 
+from chroma_grpc.client._progress import WriteProgress
+from chroma_grpc.client._transport import AUTH_METADATA_KEYS, call_metadata, channel_credentials
 from chroma_grpc.store.errors import InvalidCollectionException
 from chroma_grpc.store.filters import validate_where, validate_where_document
 from chroma_grpc.store.types import (
@@ -68,6 +72,9 @@ if TYPE_CHECKING:
     from chroma_grpc.config import Settings
 
 # Keep idle connections alive through NATs/proxies; the server permits pings every 10 s.
+# Sends are capped by the server's advertised receive limit (chunks are sized from it). The
+# receive limit stays at grpcio's 4 MiB default on purpose: the server pages replies well under
+# it, so large reads work with the default that every other gRPC client also has.
 DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
@@ -86,12 +93,14 @@ class GrpcStore:
             it) or an existing ``grpc.Channel`` (left open by ``close()``).
         options: extra channel options, for a string target.
         credentials: TLS credentials for a string target; None means plaintext.
-        timeout: deadline in seconds applied to every call; None means no deadline.
+        timeout: deadline in seconds applied to every call (the gRPC deadline is the only
+            timeout; the server stops work once it passes); None means no deadline.
         metadata: call metadata sent with every call (e.g. an authorization header).
-        settings: a chromadb-style ``Settings``; ``chroma_server_headers`` become call
-            metadata, ``chroma_server_ssl_enabled`` turns on TLS (``chroma_server_ssl_verify``
-            may name a CA bundle) and ``chroma_client_auth_credentials`` is sent as a bearer
-            token (or in ``chroma_client_auth_token_transport_header``).
+        settings: a chromadb-style ``Settings``; headers, client auth and TLS are read as
+            :mod:`chroma_grpc.client._transport` describes, and ``chroma_grpc_progress``
+            turns on the write progress line.
+        progress: print a progress line to stderr per chunk of add/upsert/update; None
+            follows ``settings.chroma_grpc_progress`` (False without settings).
     """
 
     def __init__(
@@ -103,10 +112,16 @@ class GrpcStore:
         timeout: float | None = None,
         metadata: Sequence[tuple[str, str]] = (),
         settings: Settings | None = None,
+        progress: bool | None = None,
     ) -> None:
         if settings is not None:
-            metadata = (*metadata, *_settings_metadata(settings))
-            credentials = credentials or _settings_credentials(settings)
+            metadata = (*metadata, *call_metadata(settings))
+            credentials = credentials or channel_credentials(settings)
+            if progress is None:
+                progress = settings.chroma_grpc_progress
+        self._progress = bool(progress)
+        if isinstance(target, str) and credentials is None:
+            _warn_plaintext_token(target, metadata)
         if isinstance(target, grpc.Channel):
             self._channel, self._owns_channel = target, False
         else:
@@ -248,13 +263,28 @@ class GrpcStore:
         )
         batch = dataclasses.replace(batch, embeddings=vectors)
         chunk_bytes = self.chunk_bytes
+        progress = None
+        if self._progress:
+            verb = request_type.__name__.removesuffix("RecordsRequest").lower()
+            progress = WriteProgress(verb, len(batch.ids))
 
         def requests() -> Iterator[Any]:
+            sent = 0
             for index, chunk in enumerate(iter_batch_chunks(batch, chunk_bytes)):
                 yield request_type(collection_id=collection_id if index == 0 else "", batch=chunk)
+                sent += len(chunk.records)  # resumed: grpc has taken the chunk
+                if progress is not None:
+                    progress.sent(sent)
 
-        with raising_store_errors():
-            rpc(requests(), **self._call)
+        try:
+            with raising_store_errors():
+                rpc(requests(), **self._call)
+        except BaseException:
+            if progress is not None:
+                progress.failed()
+            raise
+        if progress is not None:
+            progress.done()
 
     def add(self, collection_id: str, batch: RecordBatch) -> None:
         self._write(
@@ -377,25 +407,21 @@ def _check_collection_id(collection_id: str) -> None:
         ) from None
 
 
-def _settings_metadata(settings: Settings) -> list[tuple[str, str]]:
-    """Headers and auth token from chromadb-style Settings, as (lowercase) gRPC metadata."""
-    pairs = [(k.lower(), v) for k, v in (settings.chroma_server_headers or {}).items()]
-    token = settings.chroma_client_auth_credentials
-    if token:
-        header = settings.chroma_client_auth_token_transport_header
-        if header and header.lower() != "authorization":
-            pairs.append((header.lower(), token))
-        else:
-            pairs.append(("authorization", f"Bearer {token}"))
-    return pairs
-
-
-def _settings_credentials(settings: Settings) -> grpc.ChannelCredentials | None:
-    if not settings.chroma_server_ssl_enabled:
-        return None
-    verify = settings.chroma_server_ssl_verify
-    root = Path(verify).read_bytes() if isinstance(verify, str) else None
-    return grpc.ssl_channel_credentials(root_certificates=root)
+def _warn_plaintext_token(target: str, metadata: Sequence[tuple[str, str]]) -> None:
+    """Credentials over plaintext are readable on the network; fine on loopback only."""
+    if not any(key in AUTH_METADATA_KEYS for key, _ in metadata):
+        return
+    host = target.rpartition(":")[0].strip("[]") or target
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        warnings.warn(
+            f"Sending credentials to {target} without TLS: anyone on the network can read "
+            "them. Enable TLS (HttpClient(ssl=True) / chroma_server_ssl_enabled).",
+            stacklevel=3,
+        )
 
 
 def _wire_include(include: frozenset[str]) -> Include:

@@ -1,7 +1,10 @@
 """``chroma-grpc run``: open the store, serve until SIGINT/SIGTERM, shut down gracefully.
 
 Prints ``chroma-grpc listening on HOST:PORT`` once serving (with the real port when
-``--port 0``); scripts and tests wait for that line.
+``--port 0``); scripts and tests wait for that line. With ``--metrics-port`` it first prints
+``chroma-grpc metrics on http://HOST:PORT/metrics``. Most flags can also come from an
+environment variable ``CHROMA_GRPC_<FLAG>`` (e.g. ``CHROMA_GRPC_AUTH_TOKEN``, which keeps the
+token out of the process list); a flag on the command line wins.
 """
 
 from __future__ import annotations
@@ -15,10 +18,36 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from chroma_grpc.server.app import DEFAULT_MAX_MESSAGE_BYTES, create_server
+from chroma_grpc.server.app import DEFAULT_MAX_MESSAGE_BYTES, ServerTLS, create_server
+from chroma_grpc.server.interceptors import log_rpc
+from chroma_grpc.server.logs import LOG_FORMATS, configure_logging
+from chroma_grpc.store.types import StoreLimits
 
 logger = logging.getLogger("chroma_grpc.server")
 TRUTHY = ("1", "true", "yes", "on")
+ENV_PREFIX = "CHROMA_GRPC_"
+DEFAULT_MAX_CONCURRENT_RPCS = 1024
+_DEFAULT_LIMITS = StoreLimits()
+
+
+def _env(name: str, default: str | int | None = None) -> str | int | None:
+    """``CHROMA_GRPC_<name>`` if set and non-empty, else ``default`` (argparse applies
+    the flag's ``type`` to a string default, so a bad value fails like a bad flag)."""
+    return os.environ.get(ENV_PREFIX + name) or default
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or a positive integer, got {text}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,11 +57,19 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--path", default="./chroma_data", help="data folder (default ./chroma_data)")
     run.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     run.add_argument("--port", type=int, default=50051, help="port; 0 picks a free one")
+    _add_limit_flags(run)
+    _add_security_flags(run)
     run.add_argument(
-        "--max-message-bytes",
-        type=int,
-        default=DEFAULT_MAX_MESSAGE_BYTES,
-        help=f"largest message sent or received (default {DEFAULT_MAX_MESSAGE_BYTES})",
+        "--metrics-port",
+        type=_non_negative_int,
+        default=_env("METRICS_PORT"),
+        help="serve Prometheus metrics on this port (0: a free one; absent: no metrics)",
+    )
+    run.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=_env("LOG_FORMAT", "text"),
+        help="text, or json: one JSON object per line (default text)",
     )
     run.add_argument(
         "--allow-reset",
@@ -54,6 +91,69 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_limit_flags(run: argparse.ArgumentParser) -> None:
+    """Limits advertised by GetServerInfo; the Python client sizes its requests by them."""
+    run.add_argument(
+        "--max-message-bytes",
+        type=_positive_int,
+        default=_env("MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES),
+        help=f"largest message sent or received (default {DEFAULT_MAX_MESSAGE_BYTES})",
+    )
+    for direction in ("receive", "send"):
+        run.add_argument(
+            f"--max-{direction}-message-bytes",
+            type=_positive_int,
+            default=_env(f"MAX_{direction.upper()}_MESSAGE_BYTES"),
+            help=f"largest message {direction}d; overrides --max-message-bytes",
+        )
+    for flag, default, what in (
+        ("batch-size", _DEFAULT_LIMITS.max_batch_size, "records in one add/upsert/update"),
+        ("dimension", _DEFAULT_LIMITS.max_dimension, "embedding dimension"),
+        ("n-results", _DEFAULT_LIMITS.max_n_results, "n_results of a query"),
+    ):
+        run.add_argument(
+            f"--max-{flag}",
+            type=_positive_int,
+            default=_env(f"MAX_{flag.upper().replace('-', '_')}", default),
+            help=f"largest {what} (default {default})",
+        )
+    run.add_argument(
+        "--max-concurrent-rpcs",
+        type=_non_negative_int,
+        default=_env("MAX_CONCURRENT_RPCS", DEFAULT_MAX_CONCURRENT_RPCS),
+        help="RPCs in progress at once; more get RESOURCE_EXHAUSTED (0: no cap; "
+        f"default {DEFAULT_MAX_CONCURRENT_RPCS})",
+    )
+
+
+def _add_security_flags(run: argparse.ArgumentParser) -> None:
+    run.add_argument(
+        "--auth-token",
+        default=_env("AUTH_TOKEN"),
+        help="require this token ('authorization: Bearer TOKEN' or 'x-chroma-token: TOKEN') "
+        "on every RPC but health; prefer env CHROMA_GRPC_AUTH_TOKEN, which ps does not show",
+    )
+    run.add_argument("--tls-cert", default=_env("TLS_CERT"), help="serve TLS: PEM certificate")
+    run.add_argument("--tls-key", default=_env("TLS_KEY"), help="PEM private key of --tls-cert")
+    run.add_argument(
+        "--tls-client-ca",
+        default=_env("TLS_CLIENT_CA"),
+        help="require client certificates signed by this PEM CA (mTLS; needs --tls-cert)",
+    )
+
+
+def _tls(args: argparse.Namespace) -> ServerTLS | None:
+    """TLS settings from the flags; SystemExit(2) with a message when they do not fit."""
+    if not (args.tls_cert or args.tls_key or args.tls_client_ca):
+        return None
+    if not (args.tls_cert and args.tls_key):
+        _parser().error("--tls-cert and --tls-key go together (and --tls-client-ca needs both)")
+    try:
+        return ServerTLS.from_files(args.tls_cert, args.tls_key, args.tls_client_ca)
+    except OSError as error:
+        _parser().error(f"cannot read a TLS file: {error}")
+
+
 def run(args: argparse.Namespace) -> int:
     """Serve until a signal arrives; returns the process exit code."""
     from chroma_grpc.store import Store  # deferred: `--help` need not load FAISS
@@ -72,15 +172,36 @@ def run(args: argparse.Namespace) -> int:
         from chroma_grpc.embeddings import default_embedder
 
         embedder = default_embedder().embed
-    store = Store(args.path, allow_reset=args.allow_reset, embedder=embedder)
+    tls = _tls(args)
+    limits = StoreLimits(
+        max_batch_size=args.max_batch_size,
+        max_dimension=args.max_dimension,
+        max_n_results=args.max_n_results,
+    )
+    store = Store(args.path, limits=limits, allow_reset=args.allow_reset, embedder=embedder)
+    metrics = None
     try:
+        sinks = [log_rpc]
+        if args.metrics_port is not None:
+            from chroma_grpc.server.metrics import ServerMetrics
+
+            metrics = ServerMetrics(store)
+            sinks.append(metrics.observe)
+            metrics_port = metrics.serve(args.host, args.metrics_port)
+            print(f"chroma-grpc metrics on http://{args.host}:{metrics_port}/metrics", flush=True)
         try:
             server, port = create_server(
                 store,
                 host=args.host,
                 port=args.port,
                 max_message_bytes=args.max_message_bytes,
+                max_receive_message_bytes=args.max_receive_message_bytes,
+                max_send_message_bytes=args.max_send_message_bytes,
+                maximum_concurrent_rpcs=args.max_concurrent_rpcs,
                 allow_reset=args.allow_reset,
+                auth_token=args.auth_token,
+                tls=tls,
+                rpc_sinks=sinks,
             )
         except RuntimeError as error:  # grpc's "Failed to bind to address"
             print(
@@ -88,11 +209,20 @@ def run(args: argparse.Namespace) -> int:
             )
             return 1
         server.start()
+        logger.info(
+            "Serving with TLS %s, token auth %s",
+            "off"
+            if tls is None
+            else ("on, client certificates required" if tls.client_ca else "on"),
+            "on" if args.auth_token else "off",
+        )
         print(f"chroma-grpc listening on {args.host}:{port}", flush=True)
         while not stopping.wait(0.5):
             pass
         server.stop(args.grace).wait()
     finally:
+        if metrics is not None:
+            metrics.close()
         store.close()
     logger.info("Stopped")
     return 0
@@ -100,8 +230,8 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point (``chroma-grpc``)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     args = _parser().parse_args(argv)
+    configure_logging(args.log_format)
     return run(args)
 
 

@@ -1,6 +1,7 @@
-"""``create_server``: one function wiring store -> servicers -> grpc.Server, plus health and
-reflection. It returns the server unstarted with its bound port, as the grpc examples do, so
-tests can bind port 0 and ``main()`` only parses arguments."""
+"""``create_server``: one function wiring store -> servicers -> grpc.Server, plus health,
+reflection, interceptors (per-RPC log line and metrics, token auth) and TLS. It returns the
+server unstarted with its bound port, as the grpc examples do, so tests can bind port 0 and
+``main()`` only parses arguments."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import os
 import threading
 from collections.abc import Sequence
 from concurrent import futures
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -15,6 +18,12 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from chroma_grpc.server.collections import CollectionServicer
+from chroma_grpc.server.interceptors import (
+    AuthInterceptor,
+    ObservingInterceptor,
+    RpcSink,
+    log_rpc,
+)
 from chroma_grpc.server.records import RecordServicer
 from chroma_grpc.server.system import ServerSettings, SystemServicer
 from chroma_grpc.store.api import StoreAPI
@@ -34,7 +43,9 @@ SERVICE_NAMES: tuple[str, ...] = (
     record_service_pb2.DESCRIPTOR.services_by_name["RecordService"].full_name,
 )
 # Clients commonly ping every 30 s even when idle; accept that instead of answering GOAWAY
-# ("too_many_pings"). The server pings idle clients every 60 s to drop dead connections.
+# ("too_many_pings"): pings count as "bad" only under 10 s apart, and bad pings are tolerated
+# (max_ping_strikes 0), so no ping interval a client picks gets it disconnected. The server
+# pings idle clients every 60 s to drop dead connections.
 KEEPALIVE_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.keepalive_time_ms", 60_000),
     ("grpc.keepalive_timeout_ms", 20_000),
@@ -42,6 +53,33 @@ KEEPALIVE_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
     ("grpc.http2.max_ping_strikes", 0),
 )
+
+
+@dataclass(frozen=True)
+class ServerTLS:
+    """PEM bytes for TLS; ``client_ca`` set means clients must present a certificate it signed."""
+
+    certificate_chain: bytes
+    private_key: bytes
+    client_ca: bytes | None = None
+
+    @classmethod
+    def from_files(
+        cls, cert: str | os.PathLike[str], key: str | os.PathLike[str], client_ca: Any = None
+    ) -> ServerTLS:
+        """Read the PEM files (``client_ca`` None: no client certificates required)."""
+        return cls(
+            Path(cert).read_bytes(),
+            Path(key).read_bytes(),
+            Path(client_ca).read_bytes() if client_ca is not None else None,
+        )
+
+    def credentials(self) -> grpc.ServerCredentials:
+        return grpc.ssl_server_credentials(
+            [(self.private_key, self.certificate_chain)],
+            root_certificates=self.client_ca,
+            require_client_auth=self.client_ca is not None,
+        )
 
 
 class ChromaServer(grpc.Server):
@@ -84,34 +122,50 @@ def create_server(
     host: str = "127.0.0.1",
     port: int = 0,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    max_receive_message_bytes: int | None = None,
+    max_send_message_bytes: int | None = None,
     max_workers: int | None = None,
     maximum_concurrent_rpcs: int | None = None,
     allow_reset: bool | None = None,
     reflection_enabled: bool = True,
     options: Sequence[tuple[str, Any]] = (),
+    auth_token: str | None = None,
+    tls: ServerTLS | None = None,
+    rpc_sinks: Sequence[RpcSink] = (log_rpc,),
 ) -> tuple[ChromaServer, int]:
     """Build the server over an open ``store``; returns it unstarted with its bound port.
 
     ``allow_reset`` None follows ``store.allow_reset``; False forbids Reset whatever the store
     allows. ``port`` 0 picks a free port. Health reports SERVING for "" and each service as
-    soon as this returns, since the store is already open.
+    soon as this returns, since the store is already open. ``max_message_bytes`` sets both
+    directions unless ``max_receive_message_bytes`` / ``max_send_message_bytes`` override it;
+    ``maximum_concurrent_rpcs`` None or 0 means no cap. ``auth_token`` makes every RPC but
+    health require it; ``tls`` serves TLS (mTLS when it has a client CA). Each finished RPC
+    is reported to ``rpc_sinks`` (by default one log line; add ``ServerMetrics.observe``).
     """
+    receive_bytes = max_receive_message_bytes or max_message_bytes
+    send_bytes = max_send_message_bytes or max_message_bytes
     workers = max_workers or min(32, (os.cpu_count() or 1) + 4)
+    interceptors: list[grpc.ServerInterceptor[Any, Any]] = [ObservingInterceptor(rpc_sinks)]
+    if auth_token:
+        interceptors.append(AuthInterceptor(auth_token))
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chroma-grpc"),
+        interceptors=interceptors,
         options=[
-            ("grpc.max_receive_message_length", max_message_bytes),
-            ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.max_receive_message_length", receive_bytes),
+            ("grpc.max_send_message_length", send_bytes),
             *KEEPALIVE_OPTIONS,
             *options,
         ],
-        maximum_concurrent_rpcs=maximum_concurrent_rpcs,
+        maximum_concurrent_rpcs=maximum_concurrent_rpcs or None,
     )
     settings = ServerSettings(
-        max_receive_message_bytes=max_message_bytes,
-        max_send_message_bytes=max_message_bytes,
+        max_receive_message_bytes=receive_bytes,
+        max_send_message_bytes=send_bytes,
         allow_reset=store.allow_reset if allow_reset is None else allow_reset,
         server_side_embedding=store.embeds_texts,
+        max_concurrent_rpcs=maximum_concurrent_rpcs or 0,
     )
     # The generated registration functions are untyped.
     system_service_pb2_grpc.add_SystemServiceServicer_to_server(  # type: ignore[no-untyped-call]
@@ -121,7 +175,7 @@ def create_server(
         CollectionServicer(store), server
     )
     record_service_pb2_grpc.add_RecordServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        RecordServicer(store), server
+        RecordServicer(store, max_send_message_bytes=send_bytes), server
     )
 
     health_servicer = health.HealthServicer()
@@ -130,7 +184,11 @@ def create_server(
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
-    bound_port = server.add_insecure_port(f"{_bracket(host)}:{port}")
+    address = f"{_bracket(host)}:{port}"
+    if tls is not None:
+        bound_port = server.add_secure_port(address, tls.credentials())
+    else:
+        bound_port = server.add_insecure_port(address)
     for name in ("", *SERVICE_NAMES):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     return ChromaServer(server, health_servicer), bound_port

@@ -28,10 +28,40 @@ Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 
 
+class RpcEnded(Exception):
+    """The client's deadline passed or it went away: stop now, there is no one to answer."""
+
+
+def check_alive(context: grpc.ServicerContext, before: str) -> None:
+    """Raise :class:`RpcEnded` if the call is over, so the servicer skips ``before``.
+
+    Servicers call this between pages, queries and chunks and before each store call; a
+    store call already running is not interrupted (SQLite writes are atomic, FAISS is not
+    cancellable), so a deadline can be overrun by at most one such call.
+    """
+    if not _ended(context):
+        return
+    raise RpcEnded(before)
+
+
+def _ended(context: grpc.ServicerContext) -> bool:
+    remaining = context.time_remaining()
+    return not context.is_active() or (remaining is not None and remaining <= 0)
+
+
 def abort(error: Exception, context: grpc.ServicerContext) -> NoReturn:
     """Abort the RPC with the status that matches ``error``."""
     if isinstance(error, ChromaError):
         context.abort_with_status(to_status(error))
+    if isinstance(error, RpcEnded) or (isinstance(error, grpc.RpcError) and _ended(context)):
+        # grpc has already answered the client; this status only reaches logs and metrics.
+        remaining = context.time_remaining()
+        if remaining is not None and remaining <= 0:
+            stage = str(error) if isinstance(error, RpcEnded) else "the request stream ended"
+            context.abort(
+                grpc.StatusCode.DEADLINE_EXCEEDED, f"Deadline exceeded; stopped before {stage}"
+            )
+        context.abort(grpc.StatusCode.CANCELLED, "Cancelled by the client")
     logger.error("Unexpected error while serving an RPC", exc_info=error)
     context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
 

@@ -7,9 +7,9 @@ from typing import Protocol
 
 import grpc
 
-from chroma_grpc.server.errors import require_uuid, stream_errors, unary_errors
+from chroma_grpc.server.errors import check_alive, require_uuid, stream_errors, unary_errors
 from chroma_grpc.store.api import StoreAPI
-from chroma_grpc.store.errors import InvalidArgumentError
+from chroma_grpc.store.errors import InvalidArgumentError, ResourceExhaustedError
 from chroma_grpc.store.types import (
     DEFAULT_GET_INCLUDE,
     DEFAULT_QUERY_INCLUDE,
@@ -22,6 +22,7 @@ from chroma_grpc.v1 import record_service_pb2 as pb
 from chroma_grpc.v1 import record_service_pb2_grpc, types_pb2
 from chroma_grpc.wire.filters import from_proto_where, from_proto_where_document
 from chroma_grpc.wire.records import (
+    DEFAULT_PAGE_BYTES,
     from_proto_include,
     iter_get_pages,
     merge_batch_chunks,
@@ -32,6 +33,7 @@ from chroma_grpc.wire.vectors import from_proto_vectors
 
 DEFAULT_N_RESULTS = 10
 DEFAULT_PEEK_LIMIT = 10
+DEFAULT_MAX_SEND_BYTES = 64 * 1024 * 1024
 
 
 class _WriteRequest(Protocol):
@@ -45,13 +47,37 @@ class _WriteRequest(Protocol):
 
 
 class RecordServicer(record_service_pb2_grpc.RecordServiceServicer):
-    def __init__(self, store: StoreAPI) -> None:
+    """Records over the wire; replies are kept under ``max_send_message_bytes``.
+
+    Get pages are sized to half the send limit (at most 2 MiB); a query reply or page that
+    would still exceed it fails with RESOURCE_EXHAUSTED saying how to shrink it, instead of
+    grpc's bare "message larger than max".
+    """
+
+    def __init__(
+        self, store: StoreAPI, *, max_send_message_bytes: int = DEFAULT_MAX_SEND_BYTES
+    ) -> None:
         self._store = store
+        self._max_send = max_send_message_bytes
+        self._page_bytes = max(1024, min(DEFAULT_PAGE_BYTES, max_send_message_bytes // 2))
+
+    def _fits(self, message: _Sized, what: str, advice: str) -> None:
+        size = message.ByteSize()
+        if size > self._max_send:
+            raise ResourceExhaustedError(
+                f"{what} is {size:,} bytes, over the server's max send message size of "
+                f"{self._max_send:,} bytes; {advice}, or start the server with a larger "
+                "--max-send-message-bytes"
+            )
 
     # -- writes ------------------------------------------------------------------------------
 
     def _merge(
-        self, requests: Iterable[_WriteRequest], *, allow_none_values: bool
+        self,
+        requests: Iterable[_WriteRequest],
+        context: grpc.ServicerContext,
+        *,
+        allow_none_values: bool,
     ) -> tuple[str, RecordBatch]:
         """The stream's collection id and all its chunks as one batch, before any write."""
         collection_id = ""
@@ -59,6 +85,7 @@ class RecordServicer(record_service_pb2_grpc.RecordServiceServicer):
         def chunks() -> Iterator[types_pb2.RecordBatch]:
             nonlocal collection_id
             for request in requests:
+                check_alive(context, "merging the next chunk")
                 if not collection_id:
                     if not request.collection_id:
                         raise InvalidArgumentError(
@@ -89,13 +116,14 @@ class RecordServicer(record_service_pb2_grpc.RecordServiceServicer):
             raise InvalidArgumentError(
                 "Expected IDs to be a non-empty list, got []", field="batch.records"
             )
+        check_alive(context, "writing")
         return collection_id, batch
 
     @unary_errors
     def AddRecords(
         self, request_iterator: Iterator[pb.AddRecordsRequest], context: grpc.ServicerContext
     ) -> pb.AddRecordsResponse:
-        collection_id, batch = self._merge(request_iterator, allow_none_values=False)
+        collection_id, batch = self._merge(request_iterator, context, allow_none_values=False)
         self._store.add(collection_id, batch)
         return pb.AddRecordsResponse(record_count=len(batch))
 
@@ -103,7 +131,7 @@ class RecordServicer(record_service_pb2_grpc.RecordServiceServicer):
     def UpsertRecords(
         self, request_iterator: Iterator[pb.UpsertRecordsRequest], context: grpc.ServicerContext
     ) -> pb.UpsertRecordsResponse:
-        collection_id, batch = self._merge(request_iterator, allow_none_values=False)
+        collection_id, batch = self._merge(request_iterator, context, allow_none_values=False)
         self._store.upsert(collection_id, batch)
         return pb.UpsertRecordsResponse(record_count=len(batch))
 
@@ -111,7 +139,7 @@ class RecordServicer(record_service_pb2_grpc.RecordServiceServicer):
     def UpdateRecords(
         self, request_iterator: Iterator[pb.UpdateRecordsRequest], context: grpc.ServicerContext
     ) -> pb.UpdateRecordsResponse:
-        collection_id, batch = self._merge(request_iterator, allow_none_values=True)
+        collection_id, batch = self._merge(request_iterator, context, allow_none_values=True)
         self._store.update(collection_id, batch)
         return pb.UpdateRecordsResponse(record_count=len(batch))
 
@@ -119,6 +147,7 @@ class RecordServicer(record_service_pb2_grpc.RecordServiceServicer):
     def DeleteRecords(
         self, request: pb.DeleteRecordsRequest, context: grpc.ServicerContext
     ) -> pb.DeleteRecordsResponse:
+        check_alive(context, "deleting")
         deleted = self._store.delete(
             require_uuid(request.collection_id),
             ids=list(request.ids) or None,
@@ -133,6 +162,7 @@ class RecordServicer(record_service_pb2_grpc.RecordServiceServicer):
     def GetRecords(
         self, request: pb.GetRecordsRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.GetRecordsResponse]:
+        check_alive(context, "reading")
         result = self._store.get(
             require_uuid(request.collection_id),
             ids=list(request.ids) or None,
@@ -142,7 +172,12 @@ class RecordServicer(record_service_pb2_grpc.RecordServiceServicer):
             offset=request.offset or None,
             include=_include(request, DEFAULT_GET_INCLUDE),
         )
-        yield from iter_get_pages(result, page_size=request.page_size)
+        for page in iter_get_pages(result, page_size=request.page_size, max_bytes=self._page_bytes):
+            self._fits(
+                page, "One record", "leave large fields (embeddings, documents) out of include"
+            )
+            check_alive(context, "sending the next page")
+            yield page
 
     @stream_errors
     def QueryRecords(
@@ -168,6 +203,7 @@ class RecordServicer(record_service_pb2_grpc.RecordServiceServicer):
                 field="query_embeddings",
                 max_dimension=self._store.limits.max_dimension,
             )
+        check_alive(context, "querying")
         results = self._store.query(
             collection_id,
             vectors,
@@ -178,7 +214,14 @@ class RecordServicer(record_service_pb2_grpc.RecordServiceServicer):
             query_texts=list(request.query_texts) if request.query_texts else None,
         )
         for index, result in enumerate(results):
-            yield to_proto_query_response(index, result)
+            reply = to_proto_query_response(index, result)
+            self._fits(
+                reply,
+                f"The reply to query {index}",
+                "ask for a smaller n_results or leave embeddings out of include",
+            )
+            check_alive(context, "sending the next query's results")
+            yield reply
 
     @unary_errors
     def CountRecords(
@@ -193,7 +236,13 @@ class RecordServicer(record_service_pb2_grpc.RecordServiceServicer):
         result = self._store.peek(
             require_uuid(request.collection_id), limit=request.limit or DEFAULT_PEEK_LIMIT
         )
-        return to_proto_peek(result)
+        reply = to_proto_peek(result)
+        self._fits(reply, "The peek reply", "peek fewer records (or use GetRecords, which pages)")
+        return reply
+
+
+class _Sized(Protocol):
+    def ByteSize(self) -> int: ...  # noqa: N802  (protobuf's name)
 
 
 class _Filtered(Protocol):

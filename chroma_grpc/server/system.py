@@ -22,12 +22,14 @@ RESET_DISABLED_MESSAGE = (
 
 @dataclass(frozen=True)
 class ServerSettings:
-    """What the server adds to the store's own limits: message sizes and the reset switch."""
+    """What the server adds to the store's own limits: message sizes, the concurrency cap and
+    the reset switch."""
 
     max_receive_message_bytes: int
     max_send_message_bytes: int
     allow_reset: bool
     server_side_embedding: bool = False
+    max_concurrent_rpcs: int = 0  # 0: no cap
 
 
 class SystemServicer(system_service_pb2_grpc.SystemServiceServicer):
@@ -61,6 +63,7 @@ class SystemServicer(system_service_pb2_grpc.SystemServiceServicer):
             max_n_results=limits.max_n_results,
             server_side_embedding=self._settings.server_side_embedding,
             allow_reset=self._settings.allow_reset,
+            max_concurrent_rpcs=self._settings.max_concurrent_rpcs,
         )
 
     @unary_errors

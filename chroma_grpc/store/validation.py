@@ -122,6 +122,14 @@ def validate_collection_metadata(metadata: object) -> dict[str, MetadataValue]:
     return {k: v for k, v in checked.items() if v is not None}
 
 
+def batch_size_advice(max_batch_size: int) -> str:
+    """How to stay under the batch limit; the same words wherever it is enforced."""
+    return (
+        f"split the records into batches of at most {max_batch_size} (client.max_batch_size; "
+        "the limit is the server's --max-batch-size)"
+    )
+
+
 def validate_ids(ids: object, limits: StoreLimits | None = None) -> list[str]:
     """Non-empty list of non-empty unique strings, no longer than the batch limit."""
     if not isinstance(ids, list):
@@ -130,7 +138,8 @@ def validate_ids(ids: object, limits: StoreLimits | None = None) -> list[str]:
         raise InvalidArgumentError("Expected IDs to be a non-empty list, got []", field="ids")
     if limits is not None and len(ids) > limits.max_batch_size:
         raise BatchSizeExceededError(
-            f"Batch size {len(ids)} exceeds maximum batch size {limits.max_batch_size}",
+            f"Batch size {len(ids)} exceeds maximum batch size {limits.max_batch_size}; "
+            f"{batch_size_advice(limits.max_batch_size)}",
             field="ids",
         )
     for id_ in ids:
@@ -195,7 +204,9 @@ def validate_embeddings(
         )
     if arr.shape[1] > limits.max_dimension:
         raise InvalidArgumentError(
-            f"Embedding dimension {arr.shape[1]} exceeds maximum dimension {limits.max_dimension}",
+            f"Embedding dimension {arr.shape[1]} exceeds maximum dimension "
+            f"{limits.max_dimension}; use smaller vectors (the limit is the server's "
+            "--max-dimension)",
             field=field,
         )
     vectors = np.ascontiguousarray(arr, dtype=np.float32)
@@ -289,7 +300,8 @@ def validate_n_results(n_results: object, limits: StoreLimits) -> int:
     if n_results > limits.max_n_results:
         raise ResourceExhaustedError(
             f"Number of requested results {n_results} exceeds the maximum of "
-            f"{limits.max_n_results}",
+            f"{limits.max_n_results}; ask for at most {limits.max_n_results} (the limit is the "
+            "server's --max-n-results)",
             field="n_results",
         )
     return int(n_results)

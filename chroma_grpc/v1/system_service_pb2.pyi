@@ -29,7 +29,7 @@ class GetServerInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetServerInfoResponse(_message.Message):
-    __slots__ = ("version", "server_version", "max_receive_message_bytes", "max_send_message_bytes", "max_batch_size", "max_dimension", "max_n_results", "server_side_embedding", "allow_reset")
+    __slots__ = ("version", "server_version", "max_receive_message_bytes", "max_send_message_bytes", "max_batch_size", "max_dimension", "max_n_results", "server_side_embedding", "allow_reset", "max_concurrent_rpcs")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
     MAX_RECEIVE_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
@@ -39,6 +39,7 @@ class GetServerInfoResponse(_message.Message):
     MAX_N_RESULTS_FIELD_NUMBER: _ClassVar[int]
     SERVER_SIDE_EMBEDDING_FIELD_NUMBER: _ClassVar[int]
     ALLOW_RESET_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONCURRENT_RPCS_FIELD_NUMBER: _ClassVar[int]
     version: str
     server_version: str
     max_receive_message_bytes: int
@@ -48,7 +49,8 @@ class GetServerInfoResponse(_message.Message):
     max_n_results: int
     server_side_embedding: bool
     allow_reset: bool
-    def __init__(self, version: _Optional[str] = ..., server_version: _Optional[str] = ..., max_receive_message_bytes: _Optional[int] = ..., max_send_message_bytes: _Optional[int] = ..., max_batch_size: _Optional[int] = ..., max_dimension: _Optional[int] = ..., max_n_results: _Optional[int] = ..., server_side_embedding: _Optional[bool] = ..., allow_reset: _Optional[bool] = ...) -> None: ...
+    max_concurrent_rpcs: int
+    def __init__(self, version: _Optional[str] = ..., server_version: _Optional[str] = ..., max_receive_message_bytes: _Optional[int] = ..., max_send_message_bytes: _Optional[int] = ..., max_batch_size: _Optional[int] = ..., max_dimension: _Optional[int] = ..., max_n_results: _Optional[int] = ..., server_side_embedding: _Optional[bool] = ..., allow_reset: _Optional[bool] = ..., max_concurrent_rpcs: _Optional[int] = ...) -> None: ...
 
 class ResetRequest(_message.Message):
     __slots__ = ()

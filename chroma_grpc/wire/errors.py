@@ -21,6 +21,7 @@ from chroma_grpc.store.errors import (
     ChromaError,
     ErrorCode,
     InternalError,
+    ResourceExhaustedError,
 )
 
 DOMAIN = "chroma-grpc"
@@ -105,8 +106,27 @@ def from_rpc_error(error: grpc.RpcError) -> Exception:
         return ServerUnavailableError(f"{NOT_RUNNING_MESSAGE} ({message})")
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return DeadlineExceededError(f"Deadline exceeded: {message}")
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return ResourceExhaustedError(f"RESOURCE_EXHAUSTED: {message}{_advice(message)}")
     fallback = _CLASS_BY_CODE.get(code.name, InternalError) if code is not None else InternalError
     return fallback(f"{code.name if code is not None else 'UNKNOWN'}: {message}")
+
+
+def _advice(message: str) -> str:
+    """How to get under a limit grpc itself enforced (its messages name the limit only)."""
+    lowered = message.lower()
+    if "larger than max" in lowered:
+        return (
+            "; a message exceeded a gRPC size limit: send smaller batches or ask for fewer "
+            "results, or raise the server's --max-receive-message-bytes / "
+            "--max-send-message-bytes (GetServerInfo advertises both)"
+        )
+    if "concurrent rpc limit" in lowered:
+        return (
+            "; the server is already running its --max-concurrent-rpcs RPCs (GetServerInfo "
+            "advertises the cap): retry after a short backoff"
+        )
+    return ""
 
 
 def _class_for_reason(reason: str) -> type[ChromaError] | None:

@@ -23,6 +23,7 @@ from chroma_grpc.store.types import (
     RecordBatch,
     Vectors,
 )
+from chroma_grpc.store.validation import batch_size_advice
 from chroma_grpc.v1 import record_service_pb2, types_pb2
 from chroma_grpc.wire.metadata import (
     from_proto_metadata,
@@ -179,7 +180,7 @@ def merge_batch_chunks(
         if max_batch_size is not None and len(ids) + len(chunk.records) > max_batch_size:
             raise BatchSizeExceededError(
                 f"Batch size {len(ids) + len(chunk.records)} exceeds maximum batch size "
-                f"{max_batch_size}",
+                f"{max_batch_size}; {batch_size_advice(max_batch_size)}",
                 field=f"{field}.records",
             )
         has_embeddings = chunk.HasField("embeddings")

@@ -56,7 +56,8 @@ def from_proto_vectors(
         )
     if dimension > max_dimension:
         raise InvalidArgumentError(
-            f"{field}.dimension: {dimension} exceeds the maximum dimension {max_dimension}",
+            f"{field}.dimension: {dimension} exceeds the maximum dimension {max_dimension}; "
+            "use smaller vectors (the limit is the server's --max-dimension)",
             field=f"{field}.dimension",
         )
     if packed and len(packed) % (FLOAT32_BYTES * dimension):

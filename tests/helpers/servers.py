@@ -27,6 +27,7 @@ from chroma_grpc.store.api import StoreAPI
 
 ROOT = Path(__file__).resolve().parents[2]
 LISTENING = re.compile(r"chroma-grpc listening on (\S+):(\d+)")
+METRICS = re.compile(r"chroma-grpc metrics on (\S+)")
 STARTUP_TIMEOUT = 60.0
 
 
@@ -56,6 +57,15 @@ class ServerProcess:
     @property
     def address(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def metrics_url(self) -> str:
+        """The ``/metrics`` URL printed when the server runs with ``--metrics-port``."""
+        for line in self.output:
+            match = METRICS.search(line)
+            if match:
+                return match.group(1)
+        raise LookupError("the server printed no metrics URL (run it with --metrics-port)")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         """Send ``sig`` (SIGTERM by default) and wait; returns the exit code."""

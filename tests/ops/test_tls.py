@@ -1,0 +1,149 @@
+"""TLS and mTLS on a real ``chroma-grpc run`` process, with throwaway CAs made per test module."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import chroma_grpc
+from chroma_grpc.config import Settings
+from tests.helpers.certs import CertificateAuthority, make_ca
+from tests.helpers.servers import ROOT, ServerProcess, start_server_process
+
+TOKEN = "tls-Token-51aa"
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> tuple[CertificateAuthority, ...]:
+    """The trusted CA and an unrelated one (for certificates the server must refuse)."""
+    folder = tmp_path_factory.mktemp("certs")
+    return make_ca(folder, "trusted-ca"), make_ca(folder, "other-ca")
+
+
+@pytest.fixture(scope="module")
+def tls_server(
+    tmp_path_factory: pytest.TempPathFactory, certs: tuple[CertificateAuthority, ...]
+) -> Iterator[ServerProcess]:
+    ca = certs[0]
+    leaf = ca.issue("tls-server", server=True)
+    args = ("--no-server-embedding", "--tls-cert", str(leaf.cert), "--tls-key", str(leaf.key))
+    env = {"CHROMA_GRPC_AUTH_TOKEN": TOKEN}
+    with start_server_process(tmp_path_factory.mktemp("tls"), *args, env=env) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def mtls_server(
+    tmp_path_factory: pytest.TempPathFactory, certs: tuple[CertificateAuthority, ...]
+) -> Iterator[ServerProcess]:
+    ca = certs[0]
+    leaf = ca.issue("mtls-server", server=True)
+    env = {  # all three from the environment this time
+        "CHROMA_GRPC_TLS_CERT": str(leaf.cert),
+        "CHROMA_GRPC_TLS_KEY": str(leaf.key),
+        "CHROMA_GRPC_TLS_CLIENT_CA": str(ca.cert),
+    }
+    path = tmp_path_factory.mktemp("mtls")
+    with start_server_process(path, "--no-server-embedding", env=env) as server:
+        yield server
+
+
+def connect(server: ServerProcess, **settings: object) -> chroma_grpc.ClientAPI:
+    """An ``HttpClient(ssl=True)`` to ``localhost`` (the name the server certificate carries)."""
+    return chroma_grpc.HttpClient(
+        host="localhost", port=server.port, ssl=True, settings=Settings(**settings)
+    )
+
+
+def round_trip(api: chroma_grpc.ClientAPI, name: str) -> None:
+    collection = api.get_or_create_collection(name, embedding_function=None)
+    collection.upsert(ids=["a", "b", "c"], embeddings=np.eye(3).tolist())
+    assert collection.query(query_embeddings=[[1.0, 0.0, 0.0]], n_results=1)["ids"] == [["a"]]
+
+
+def test_tls_client_with_the_ca_and_token_works_without_a_plaintext_warning(
+    tls_server: ServerProcess, certs: tuple[CertificateAuthority, ...]
+) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a plaintext-credentials warning would fail the test
+        api = connect(
+            tls_server,
+            chroma_server_ssl_verify=str(certs[0].cert),
+            chroma_client_auth_credentials=TOKEN,
+        )
+    round_trip(api, "over-tls")
+
+
+def test_tls_server_refuses_plaintext_and_untrusted_clients(
+    tls_server: ServerProcess, certs: tuple[CertificateAuthority, ...]
+) -> None:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with pytest.raises(ValueError, match="Could not connect"):
+        chroma_grpc.HttpClient(host="localhost", port=tls_server.port, headers=headers)
+    with pytest.raises(ValueError, match="Could not connect"):  # system roots: not our CA
+        chroma_grpc.HttpClient(host="localhost", port=tls_server.port, ssl=True, headers=headers)
+    with pytest.raises(ValueError, match="Could not connect"):
+        connect(tls_server, chroma_server_ssl_verify=str(certs[1].cert))
+
+
+def test_mtls_accepts_a_client_certificate_from_the_ca(
+    mtls_server: ServerProcess, certs: tuple[CertificateAuthority, ...]
+) -> None:
+    ca = certs[0]
+    leaf = ca.issue("good-client", server=False)
+    api = connect(
+        mtls_server,
+        chroma_server_ssl_verify=str(ca.cert),
+        chroma_client_tls_cert=str(leaf.cert),
+        chroma_client_tls_key=str(leaf.key),
+    )
+    round_trip(api, "over-mtls")
+
+
+def test_mtls_refuses_no_certificate_and_a_foreign_certificate(
+    mtls_server: ServerProcess, certs: tuple[CertificateAuthority, ...]
+) -> None:
+    ca, other = certs
+    with pytest.raises(ValueError, match="Could not connect"):
+        connect(mtls_server, chroma_server_ssl_verify=str(ca.cert))
+    stranger = other.issue("stranger", server=False)
+    with pytest.raises(ValueError, match="Could not connect"):
+        connect(
+            mtls_server,
+            chroma_server_ssl_verify=str(ca.cert),
+            chroma_client_tls_cert=str(stranger.cert),
+            chroma_client_tls_key=str(stranger.key),
+        )
+
+
+def test_client_settings_that_cannot_work_fail_early(tls_server: ServerProcess) -> None:
+    with pytest.raises(ValueError, match="chroma_server_ssl_verify=False is not supported"):
+        connect(tls_server, chroma_server_ssl_verify=False)
+    with pytest.raises(ValueError, match="go together"):
+        connect(tls_server, chroma_client_tls_cert="client.pem")
+
+
+def test_plaintext_credentials_to_a_remote_host_warn() -> None:
+    from chroma_grpc.client.grpc_adapter import GrpcStore
+
+    with pytest.warns(UserWarning, match="without TLS"):
+        GrpcStore("203.0.113.7:50051", metadata=[("authorization", "Bearer x")]).close()
+
+
+def test_cli_rejects_half_a_tls_configuration(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "chroma_grpc", "run", "--path", str(tmp_path)]
+    done = subprocess.run(
+        [*command, "--tls-cert", str(tmp_path / "server.pem")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "--tls-cert and --tls-key go together" in done.stderr
