@@ -48,6 +48,7 @@ $(PEER_STAMP):
 
 bench: $(STAMP) $(PEER_STAMP)
 	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks.embeddings
 
 clean:
 	rm -rf $(VENV) .venv-peer .pytest_cache .mypy_cache .ruff_cache
