@@ -66,6 +66,12 @@ def by_name(conn: sqlite3.Connection, name: str) -> CollectionRow | None:
     return None if values is None else _row(values)
 
 
+def applied_seq(conn: sqlite3.Connection, collection_seq: int) -> int:
+    """The sequence number of the last write applied to the collection (0 if none)."""
+    found = conn.execute("SELECT applied_seq FROM collections WHERE seq = ?", (collection_seq,))
+    return int(found.fetchone()[0])
+
+
 def all_ids(conn: sqlite3.Connection) -> list[str]:
     return [r[0] for r in conn.execute("SELECT id FROM collections ORDER BY seq")]
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar, Literal, cast
 
 import faiss
 import numpy as np
@@ -68,7 +69,14 @@ def _normalize(vectors: Vectors) -> Vectors:
 
 
 class VectorIndex:
-    """Vectors of one collection, shape ``(positions, dimension)``, float32, with rowid labels."""
+    """Vectors of one collection, shape ``(positions, dimension)``, float32, with rowid labels.
+
+    ``dirty`` is set by every change and cleared by whoever persists the graph;
+    ``graph_source`` says whether the current graph was built here or restored from a file, and
+    ``graph_builds`` counts builds process-wide (diagnostics and tests: a restore is not one).
+    """
+
+    graph_builds: ClassVar[int] = 0
 
     def __init__(
         self,
@@ -89,6 +97,8 @@ class VectorIndex:
         self._pos_of: dict[int, int] = {}
         self._hnsw: faiss.IndexHNSWFlat | None = None
         self._bitmap: npt.NDArray[np.uint8] | None = None
+        self.dirty = False
+        self.graph_source: Literal["built", "file"] | None = None
 
     @property
     def live(self) -> int:
@@ -102,6 +112,7 @@ class VectorIndex:
     def apply(self, removed: RowIds, added: RowIds, vectors: Vectors | None) -> None:
         """Tombstone ``removed`` rowids, then append ``vectors`` (shape (len(added), d))."""
         self._bitmap = None
+        self.dirty = True
         dead = [self._pos_of.pop(r) for r in removed.tolist() if r in self._pos_of]
         self._rowids[dead] = -1
         if vectors is None or len(added) == 0:
@@ -152,9 +163,13 @@ class VectorIndex:
         """True when tombstones should be compacted or the graph built or dropped."""
         return self._wants_compaction() or self._wants_graph() != (self._hnsw is not None)
 
-    def maintain(self) -> None:
-        """Compact tombstones away (renumbering positions) and build or drop HNSW."""
+    def maintain(self) -> bool:
+        """Compact tombstones away (renumbering positions) and build or drop HNSW.
+
+        Returns True when a graph was built: the moment worth persisting it.
+        """
         want_graph = self._wants_graph()
+        built = False
         if self._wants_compaction():
             keep = np.flatnonzero(self._rowids[: self._n] >= 0)
             rowids, vectors = self._rowids[keep], self._vectors[keep]
@@ -163,13 +178,69 @@ class VectorIndex:
             self.apply(np.zeros(0, dtype=np.int64), rowids, vectors)
         if not want_graph:
             self._hnsw = None
+            self.graph_source = None
         elif self._hnsw is None:
             metric = faiss.METRIC_L2 if self.space == "l2" else faiss.METRIC_INNER_PRODUCT
             index = faiss.IndexHNSWFlat(self.dimension, self.params.m, metric)
             index.hnsw.efConstruction = self.params.construction_ef
             index.add(self._search[: self._n])
             self._hnsw = index
+            self.graph_source = "built"
+            VectorIndex.graph_builds += 1
+            built = True
         self._bitmap = None
+        self.dirty = True
+        return built
+
+    # -- persistence (exclusive to restore, shared to snapshot) ---------------------------------
+    def graph_snapshot(self) -> tuple[faiss.IndexHNSWFlat, RowIds] | None:
+        """The graph and its position -> rowid map (-1 = tombstone), or None in exact mode.
+
+        Both stay valid while the caller holds the collection lock, shared or exclusive.
+        """
+        if self._hnsw is None:
+            return None
+        return self._hnsw, self._rowids[: self._n]
+
+    def restore(
+        self,
+        graph: faiss.IndexHNSWFlat,
+        position_rowids: RowIds,
+        rowids: RowIds,
+        vectors: Vectors,
+    ) -> bool:
+        """Adopt a saved graph on an empty index, given SQLite's ``rowids`` (ascending) and
+        ``vectors``. Returns False, leaving the index empty, unless the saved live rowids are
+        exactly SQLite's and the graph holds exactly the vectors a build would give it.
+        """
+        assert self._n == 0, "restore needs an empty index"
+        n = len(position_rowids)
+        live_pos = np.flatnonzero(position_rowids >= 0)
+        order = np.argsort(position_rowids[live_pos], kind="stable")
+        placed = live_pos[order]
+        if graph.ntotal != n or graph.d != self.dimension or len(placed) != len(rowids):
+            return False
+        if not np.array_equal(position_rowids[placed], rowids):
+            return False
+        self._check_dimension(vectors)
+        search = _normalize(vectors) if self.space == "cosine" else vectors
+        flat = cast(faiss.IndexFlat, faiss.downcast_index(graph.storage))
+        stored = faiss.rev_swig_ptr(flat.get_xb(), n * self.dimension).reshape(n, self.dimension)
+        if not np.array_equal(stored[placed], search):
+            return False
+        self._reserve(n)
+        self._vectors[placed] = vectors
+        self._sq_norms[placed] = np.einsum("ij,ij->i", vectors, vectors)
+        if self.space == "cosine":
+            self._search[placed] = search
+        self._rowids[:n] = position_rowids
+        self._pos_of = dict(zip(rowids.tolist(), placed.tolist(), strict=True))
+        self._n = n
+        graph.hnsw.efConstruction = self.params.construction_ef
+        self._hnsw = graph
+        self.graph_source = "file"
+        self.dirty = False
+        return True
 
     def _check_dimension(self, vectors: Vectors) -> None:
         if vectors.ndim != 2 or vectors.shape[1] != self.dimension:

@@ -1,17 +1,23 @@
 """``Store``: the in-process implementation of :class:`~chroma_grpc.store.api.StoreAPI`.
 
 SQLite holds everything (see ``_sqlite``); a FAISS-backed :class:`VectorIndex` per collection
-is built from it on the first query and kept in step after each committed write.
+is built from it on the first query and kept in step after each committed write. A persistent
+store also saves HNSW graphs under ``<path>/indexes`` (see ``_index_files``) after a build and
+at :meth:`Store.close`, and adopts a saved graph on the first query only when it matches SQLite.
+Saving is not tied to write volume: a save rewrites the whole graph, so doing it every N writes
+would make bulk loads pay for it repeatedly, and after a crash the graph is rebuilt, correctly.
 
 Locking, outermost first (always in this order, so there is no cycle):
 
 * ``_catalog_lock`` serialises collection create / modify / delete / reset;
 * a per-collection :class:`RWLock`: writes and index maintenance exclusive, searches shared;
+* ``_save_mutex`` serialises saving graphs to disk (under a shared collection lock);
 * ``Database.lock`` around each SQLite transaction or read sequence.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -21,6 +27,7 @@ from contextlib import ExitStack
 from chroma_grpc.store import _catalog, _reads
 from chroma_grpc.store._catalog import CollectionRow
 from chroma_grpc.store._embedding import embed_texts, with_embedded_documents
+from chroma_grpc.store._index_files import GraphKey, IndexFiles
 from chroma_grpc.store._locks import RWLock
 from chroma_grpc.store._query import empty_result, prepare_index, search
 from chroma_grpc.store._sqlite import Database
@@ -73,6 +80,8 @@ DELETE_NO_CRITERIA_MESSAGE = """
     You must provide either ids, where, or where_document to delete. If you want to delete all data in a collection you can delete the collection itself using the delete_collection method. Or alternatively, you can get() all the relevant ids and then delete them.
 """  # noqa: E501
 
+log = logging.getLogger(__name__)
+
 
 class Store:
     """Collections of records in one SQLite file (``path``) or in memory (``path=None``).
@@ -100,6 +109,12 @@ class Store:
         self._locks: dict[str, RWLock] = {}
         self._locks_mutex = threading.Lock()
         self._indexes: dict[str, VectorIndex] = {}
+        self._save_mutex = threading.Lock()
+        self._files: IndexFiles | None = None
+        if self._db.directory is not None:
+            self._files = IndexFiles(self._db.directory)
+            with self._db.reading() as conn:
+                self._files.remove_all_except(_catalog.all_ids(conn))
         self._closed = False
 
     @property
@@ -121,6 +136,9 @@ class Store:
     def close(self) -> None:
         with self._catalog_lock:
             if not self._closed:
+                for collection_id in list(self._indexes):
+                    with self._lock_for(collection_id).read():
+                        self._persist(collection_id)
                 self._closed = True
                 self._indexes.clear()
                 self._db.close()
@@ -136,8 +154,36 @@ class Store:
                 stack.enter_context(self._lock_for(cid).write())
             self._db.wipe()
             self._indexes.clear()
+            if self._files is not None:
+                self._files.remove_all_except(())
 
     # -- helpers -------------------------------------------------------------------------------
+    def _persist(self, collection_id: str) -> None:
+        """Save the collection's graph if it changed since the last save (or drop a file that no
+        longer applies). The caller holds the collection lock, shared is enough: writers are
+        kept out, readers are not. A failure is logged only: the file is a cache."""
+        index = self._indexes.get(collection_id)
+        if self._files is None or index is None:
+            return
+        with self._save_mutex:
+            if not index.dirty:
+                return
+            try:
+                snapshot = index.graph_snapshot()
+                if snapshot is None:
+                    self._files.remove(collection_id)
+                else:
+                    with self._db.reading() as conn:
+                        row = _catalog.by_id(conn, collection_id)
+                        seq = None if row is None else _catalog.applied_seq(conn, row.seq)
+                    if seq is None:
+                        return
+                    key = GraphKey(seq, index.dimension, index.space, index.params)
+                    self._files.save(collection_id, key, *snapshot)
+                index.dirty = False
+            except (OSError, RuntimeError) as exc:
+                log.warning("could not save the index of %s: %s", collection_id, exc)
+
     def _check_open(self) -> None:
         if self._closed:
             raise FailedPreconditionError("The store is closed")
@@ -233,6 +279,8 @@ class Store:
                 with self._db.atomic() as conn:
                     _catalog.delete(conn, row)
                 self._indexes.pop(row.id, None)
+                if self._files is not None:
+                    self._files.remove(row.id)
             with self._locks_mutex:
                 self._locks.pop(row.id, None)
 
@@ -398,7 +446,14 @@ class Store:
                     return search(self._db, row, index, queries, k, where, where_document, columns)
             with lock.write():  # load / compact / build while no search runs
                 row = self._require(collection_id)
-                with self._db.reading() as conn:
-                    self._indexes[collection_id] = prepare_index(
-                        conn, row, self._indexes.get(collection_id), self._exact_threshold
-                    )
+                index, built = prepare_index(
+                    self._db,
+                    row,
+                    self._indexes.get(collection_id),
+                    self._exact_threshold,
+                    self._files,
+                )
+                self._indexes[collection_id] = index
+            if built:  # persist under the shared lock: searches go on meanwhile
+                with lock.read():
+                    self._persist(collection_id)
