@@ -217,8 +217,7 @@ def run(args: argparse.Namespace) -> int:
             "on" if args.auth_token else "off",
         )
         print(f"chroma-grpc listening on {args.host}:{port}", flush=True)
-        while not stopping.wait(0.5):
-            pass
+        stopping.wait()  # the signal handlers set it
         server.stop(args.grace).wait()
     finally:
         if metrics is not None:
