@@ -313,7 +313,7 @@ class GrpcStore:
         ids: Sequence[str] | None = None,
         where: Where | None = None,
         where_document: WhereDocument | None = None,
-    ) -> list[str]:
+    ) -> int:
         _check_collection_id(collection_id)
         request = record_service_pb2.DeleteRecordsRequest(
             collection_id=collection_id, ids=validate_lookup_ids(ids) or []
@@ -323,7 +323,7 @@ class GrpcStore:
             reply = self._records.DeleteRecords(request, **self._call)
         # The wire carries only the count (a list of ids could outgrow a reply message), so
         # this returns one placeholder per deleted record: len() is right, the ids are not.
-        return [""] * int(reply.deleted_count)
+        return int(reply.deleted_count)
 
     # -- reads -------------------------------------------------------------------------------
 

@@ -154,7 +154,7 @@ class RecordServicer(record_service_pb2_grpc.RecordServiceServicer):
             where=_where(request),
             where_document=_where_document(request),
         )
-        return pb.DeleteRecordsResponse(deleted_count=len(deleted))
+        return pb.DeleteRecordsResponse(deleted_count=deleted)
 
     # -- reads -------------------------------------------------------------------------------
 

@@ -103,8 +103,8 @@ class StoreAPI(Protocol):
         ids: Sequence[str] | None = None,
         where: Where | None = None,
         where_document: WhereDocument | None = None,
-    ) -> list[str]:
-        """Delete records matching all criteria; returns the ids deleted. No criteria: error."""
+    ) -> int:
+        """Delete records matching all criteria; returns how many. No criteria: error."""
         ...
 
     def get(

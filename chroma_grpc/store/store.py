@@ -326,7 +326,7 @@ class Store:
         ids: Sequence[str] | None = None,
         where: Where | None = None,
         where_document: WhereDocument | None = None,
-    ) -> list[str]:
+    ) -> int:
         self._check_open()
         lookup = validate_lookup_ids(ids)
         self._validate_filters(where, where_document)
@@ -339,12 +339,12 @@ class Store:
                     conn, row.seq, ids=lookup, where=where, where_document=where_document
                 ).ids
                 if not matched:
-                    return []
+                    return 0
                 delta = append_and_apply(conn, WriteOp("delete", collection_id, matched))
             index = self._indexes.get(collection_id)
             if index is not None:
                 index.apply(delta.removed, delta.added, None)
-        return matched
+        return len(matched)
 
     # -- reads ---------------------------------------------------------------------------------
     @staticmethod

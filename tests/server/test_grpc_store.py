@@ -74,7 +74,7 @@ def test_round_trip_of_every_field(remote: GrpcStore) -> None:
     assert remote.get(info.id, ids=["b"]).metadatas == [{"f": 1.5, "t": True, "s": "x", "new": 2}]
     remote.upsert(info.id, RecordBatch(ids=["c"], embeddings=np.ones((1, 2), np.float32)))
     assert remote.count(info.id) == 3
-    assert len(remote.delete(info.id, where={"new": 2})) == 1
+    assert remote.delete(info.id, where={"new": 2}) == 1
     assert remote.get(info.id, where_document={"$contains": "doc"}).ids == ["a"]
     renamed = remote.modify_collection(info.id, name="renamed")
     assert remote.get_collection(collection_id=info.id) == renamed
