@@ -16,8 +16,10 @@ also inherit ``ValueError`` or ``TypeError`` because that is what chromadb 0.4.2
     ├── UniqueConstraintError                      ALREADY_EXISTS
     ├── ResetNotAllowedError (ValueError)          FAILED_PRECONDITION
     ├── FailedPreconditionError (ValueError)       FAILED_PRECONDITION
+    │   └── FolderInUseError                        FAILED_PRECONDITION (another process has it)
     ├── ResourceExhaustedError (ValueError)        RESOURCE_EXHAUSTED
     ├── AuthorizationError                         UNAUTHENTICATED
+    ├── DataLossError                              DATA_LOSS  (a damaged or missing database)
     └── InternalError                              INTERNAL
 """
 
@@ -36,6 +38,7 @@ class ErrorCode(enum.Enum):
     FAILED_PRECONDITION = "FAILED_PRECONDITION"
     RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
     UNAUTHENTICATED = "UNAUTHENTICATED"
+    DATA_LOSS = "DATA_LOSS"
     INTERNAL = "INTERNAL"
 
 
@@ -109,6 +112,13 @@ class FailedPreconditionError(ChromaError, ValueError):
     reason = "FAILED_PRECONDITION"
 
 
+class FolderInUseError(FailedPreconditionError):
+    """A persistent store's data folder is already open in another process (or in this one):
+    one folder has one owner. The message names the folder and the holder."""
+
+    reason = "FOLDER_IN_USE"
+
+
 class ResourceExhaustedError(ChromaError, ValueError):
     code = ErrorCode.RESOURCE_EXHAUSTED
     reason = "RESOURCE_EXHAUSTED"
@@ -117,6 +127,14 @@ class ResourceExhaustedError(ChromaError, ValueError):
 class AuthorizationError(ChromaError):
     code = ErrorCode.UNAUTHENTICATED
     reason = "UNAUTHENTICATED"
+
+
+class DataLossError(ChromaError):
+    """The data folder is damaged (a corrupt or missing database): nothing is served from it
+    until an operator restores it; the message names the file and the damage."""
+
+    code = ErrorCode.DATA_LOSS
+    reason = "DATA_LOSS"
 
 
 class InternalError(ChromaError):
@@ -135,8 +153,10 @@ ERROR_CLASSES: tuple[type[ChromaError], ...] = (
     UniqueConstraintError,
     ResetNotAllowedError,
     FailedPreconditionError,
+    FolderInUseError,
     ResourceExhaustedError,
     AuthorizationError,
+    DataLossError,
     InternalError,
 )
 ERRORS_BY_REASON: dict[str, type[ChromaError]] = {cls.reason: cls for cls in ERROR_CLASSES}
