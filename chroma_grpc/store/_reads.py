@@ -8,7 +8,6 @@ behaviour). Embeddings come back from packed little-endian float32 BLOBs in one
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from chroma_grpc.store._sqlite import check_parameter_count, integer_list, text_list
 from chroma_grpc.store.filters import compile_where, compile_where_document
 from chroma_grpc.store.types import MetadataValue, Vectors, Where, WhereDocument
 
@@ -65,11 +65,13 @@ def select(
     clauses = ["+r.collection_seq = ?" if rowids is not None else "r.collection_seq = ?"]
     params: list[Any] = [collection_seq]
     if ids is not None:
-        clauses.append("r.id IN (SELECT value FROM json_each(?))")
-        params.append(json.dumps(list(ids)))
+        subquery, param = text_list(ids)
+        clauses.append(f"r.id IN ({subquery})")
+        params.append(param)
     if rowids is not None:
-        clauses.append("r.rowid IN (SELECT value FROM json_each(?))")
-        params.append(json.dumps(list(rowids)))
+        subquery, param = integer_list(rowids)
+        clauses.append(f"r.rowid IN ({subquery})")
+        params.append(param)
     for compiled in (
         compile_where(where) if where else None,
         compile_where_document(where_document) if where_document else None,
@@ -89,6 +91,7 @@ def select(
         f"SELECT {', '.join(selected)} FROM records r WHERE {' AND '.join(clauses)} "
         f"{order}LIMIT ? OFFSET ?"
     )
+    check_parameter_count(conn, len(params) + 2)
     fetched = conn.execute(sql, [*params, limit, offset]).fetchall()
     out = Rows(ids=[r[1] for r in fetched], rowids=[r[0] for r in fetched])
     for n, column in enumerate(wanted, start=2):
@@ -115,10 +118,11 @@ def metadata_for(
 ) -> list[dict[str, MetadataValue] | None]:
     """Visible metadata per rowid, in ``rowids`` order."""
     by_rowid: dict[int, dict[str, MetadataValue]] = {}
+    subquery, param = integer_list(rowids)
     rows = conn.execute(
         "SELECT record_rowid, key, vtype, value FROM record_metadata "
-        "WHERE record_rowid IN (SELECT value FROM json_each(?))",
-        (json.dumps(rowids),),
+        f"WHERE record_rowid IN ({subquery})",
+        (param,),
     )
     for rowid, key, vtype, value in rows:
         if not key.startswith(HIDDEN_PREFIX):

@@ -5,23 +5,56 @@ every thread and guarded by a re-entrant lock: statements are short, and one wri
 what SQLite allows anyway. ``atomic()`` is the only way to write, so every mutation is exactly
 one transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``, ``SAVEPOINT`` when nested), and WAL with
 ``synchronous=FULL`` makes a committed transaction durable before the call returns.
+
+Opening a file checks it first (``PRAGMA quick_check``: every page's structure, about 0.15 s
+per 100k records of dimension 384 when cached) and refuses a damaged one with
+:class:`DataLossError` naming the file and the damage, instead of serving wrong answers.
+
+Space is given back: the file uses ``auto_vacuum = INCREMENTAL`` (schema migration 2 converts
+older files once), and :meth:`Database.reclaim` returns free pages to the filesystem in short
+steps after large deletes; the WAL is truncated back to ``WAL_SIZE_LIMIT`` after checkpoints.
+
+Lists of values (ids, rowids, ``$in`` operands) reach SQL as one JSON parameter read by
+``json_each``, which is much faster than thousands of ``?`` and has no variable-count limit.
+``json_each`` ends a string at U+0000, so :func:`text_list` encodes NUL characters away and
+decodes them in SQL: every string matches exactly, NUL included.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
+
+from chroma_grpc.store._failures import damaged_message
+from chroma_grpc.store.errors import DataLossError, FailedPreconditionError, InvalidArgumentError
+
+log = logging.getLogger(__name__)
 
 DB_FILENAME = "chroma.sqlite3"
 
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema step. ``in_transaction=False`` is for statements SQLite refuses inside a
+    transaction (``VACUUM``); such a step must be safe to run again, because a crash before its
+    version is recorded repeats it."""
+
+    version: int
+    script: str
+    in_transaction: bool = True
+
+
 # Append-only: a released migration is never edited; add a new numbered one instead.
-MIGRATIONS: tuple[tuple[int, str], ...] = (
-    (
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
         1,
         """
         CREATE TABLE collections (
@@ -61,12 +94,69 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
+    # Deleted records' pages become reusable but the file never shrank; incremental
+    # auto-vacuum lets ``Database.reclaim`` give them back. Changing it needs one VACUUM.
+    Migration(2, "PRAGMA auto_vacuum = INCREMENTAL; VACUUM", in_transaction=False),
 )
-SCHEMA_VERSION = MIGRATIONS[-1][0]
+SCHEMA_VERSION = MIGRATIONS[-1].version
+# After a checkpoint the WAL is cut back to this size, instead of staying as large as the
+# largest transaction ever written.
+WAL_SIZE_LIMIT = 32 * 1024 * 1024
+# Reclaim once a quarter of the file (and at least RECLAIM_MIN_PAGES) is free, in steps of
+# RECLAIM_STEP_PAGES (~30 ms each) with the lock released in between.
+RECLAIM_MIN_PAGES = 64
+RECLAIM_STEP_PAGES = 2048
+# quick_check reports at most this many problems; the message quotes the first few.
+CHECK_MAX_ERRORS = 10
+
+
+def text_list(values: Iterable[str]) -> tuple[str, str]:
+    """``(subquery, parameter)``: ``SELECT`` yielding exactly ``values``, NUL characters included.
+
+    Strings without U+0000 (nearly always) go through ``json_each`` as they are. Otherwise each
+    string is escaped so it holds no NUL (U+0001 becomes U+0001 ``a``, U+0000 becomes U+0001
+    ``b``) and ``replace`` (which, unlike ``json_each``, keeps NULs) undoes it in SQL.
+    """
+    values = list(values)
+    payload = json.dumps(values, ensure_ascii=False)
+    if "\\u0000" not in payload:
+        return "SELECT value FROM json_each(?)", payload
+    escaped = [v.replace("\x01", "\x01a").replace("\x00", "\x01b") for v in values]
+    return (
+        "SELECT replace(replace(value, char(1, 98), char(0)), char(1, 97), char(1)) "
+        "FROM json_each(?)",
+        json.dumps(escaped, ensure_ascii=False),
+    )
+
+
+def integer_list(values: Iterable[int]) -> tuple[str, str]:
+    """``(subquery, parameter)``: ``SELECT`` yielding the integers ``values``."""
+    return "SELECT value FROM json_each(?)", json.dumps(list(values))
+
+
+def check_parameter_count(conn: sqlite3.Connection, count: int) -> None:
+    """InvalidArgumentError if a statement would bind more values than SQLite accepts.
+
+    Only filters with very many distinct conditions get there (32,766 by default; lists of
+    values inside ``$in`` / ``$nin`` count as one), so the advice is about those.
+    """
+    getlimit = getattr(conn, "getlimit", None)  # Python 3.11+
+    which = getattr(sqlite3, "SQLITE_LIMIT_VARIABLE_NUMBER", None)
+    limit = int(getlimit(which)) if getlimit is not None else 32766
+    if count > limit:
+        raise InvalidArgumentError(
+            f"where: this filter needs {count} values bound to SQL, more than SQLite's limit of "
+            f"{limit}; compare a key with many values through one $in / $nin list instead of "
+            "one condition per value",
+            field="where",
+        )
 
 
 class Database:
-    """A locked SQLite connection: ``path`` None means in memory."""
+    """A locked SQLite connection: ``path`` None means in memory.
+
+    Raises DataLossError when the file is damaged (the connection is closed again).
+    """
 
     def __init__(self, directory: str | os.PathLike[str] | None) -> None:
         self.directory = None if directory is None else Path(directory)
@@ -75,16 +165,38 @@ class Database:
         else:
             self.directory.mkdir(parents=True, exist_ok=True)
             target = str(self.directory / DB_FILENAME)
+        self.file = target
         # isolation_level=None: we issue BEGIN/COMMIT ourselves (sqlite3's implicit
         # transactions would otherwise start and end them behind our back).
         self.conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
         self.lock = threading.RLock()
         self._depth = 0
-        self.conn.execute("PRAGMA foreign_keys = ON")
-        if self.directory is not None:
-            self.conn.execute("PRAGMA journal_mode = WAL")
-            self.conn.execute("PRAGMA synchronous = FULL")
-        self._migrate()
+        try:
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            if self.directory is not None:
+                self.conn.execute("PRAGMA journal_mode = WAL")
+                self.conn.execute("PRAGMA synchronous = FULL")
+                self.conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
+                self._check()
+            self._migrate()
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def _check(self) -> None:
+        """DataLossError naming the file and the damage if SQLite finds its pages inconsistent.
+
+        ``quick_check`` reads every page and checks its structure (it skips only the
+        index-vs-table cross check of ``integrity_check``, which costs three times as much).
+        Damage it cannot see: garbage that lands inside a value, since SQLite keeps no
+        checksums of content.
+        """
+        try:
+            problems = [r[0] for r in self.conn.execute(f"PRAGMA quick_check({CHECK_MAX_ERRORS})")]
+        except sqlite3.DatabaseError as error:  # too damaged to even walk
+            problems = [str(error)]
+        if problems != ["ok"]:
+            raise DataLossError(damaged_message(self.file, "; ".join(problems)))
 
     def _migrate(self) -> None:
         """Apply every migration newer than the recorded version, each in its own transaction."""
@@ -96,20 +208,28 @@ class Database:
             row = self.conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
         current = row[0] or 0
         if current > SCHEMA_VERSION:
-            raise RuntimeError(
-                f"{DB_FILENAME} has schema version {current}, newer than this code's "
-                f"{SCHEMA_VERSION}"
+            raise FailedPreconditionError(
+                f"{self.file} has schema version {current}, newer than this code's "
+                f"{SCHEMA_VERSION}: it was written by a newer chroma-grpc; upgrade to open it"
             )
-        for version, script in MIGRATIONS:
-            if version <= current:
+        for migration in MIGRATIONS:
+            if migration.version <= current:
                 continue
+            if current:
+                log.info("%s: migrating to schema version %d", self.file, migration.version)
+            statements = [s for s in migration.script.split(";") if s.strip()]
+            if not migration.in_transaction:
+                with self.lock:
+                    for statement in statements:
+                        self.conn.execute(statement)
+                    self._checkpoint()
             with self.atomic():
-                for statement in script.split(";"):
-                    if statement.strip():
+                if migration.in_transaction:
+                    for statement in statements:
                         self.conn.execute(statement)
                 self.conn.execute(
                     "INSERT INTO schema_version (version, applied_ns) VALUES (?, ?)",
-                    (version, time.time_ns()),
+                    (migration.version, time.time_ns()),
                 )
 
     @contextmanager
@@ -123,18 +243,23 @@ class Database:
             try:
                 yield self.conn
             except BaseException:
-                if depth == 0:
-                    self.conn.execute("ROLLBACK")
-                else:
-                    self.conn.execute(f"ROLLBACK TO {name}")
-                    self.conn.execute(f"RELEASE {name}")
+                # SQLite may already have rolled back by itself (e.g. on SQLITE_FULL): never let
+                # a failing ROLLBACK hide the error that caused it.
+                with suppress(sqlite3.Error):
+                    if depth == 0:
+                        if self.conn.in_transaction:
+                            self.conn.execute("ROLLBACK")
+                    else:
+                        self.conn.execute(f"ROLLBACK TO {name}")
+                        self.conn.execute(f"RELEASE {name}")
                 raise
             else:
                 try:
                     self.conn.execute("COMMIT" if depth == 0 else f"RELEASE {name}")
                 except BaseException:
                     if self.conn.in_transaction and depth == 0:
-                        self.conn.execute("ROLLBACK")
+                        with suppress(sqlite3.Error):
+                            self.conn.execute("ROLLBACK")
                     raise
             finally:
                 self._depth -= 1
@@ -152,8 +277,38 @@ class Database:
                 conn.execute(f"DELETE FROM {table}")
         with self.lock:
             self.conn.execute("VACUUM")
-            if self.directory is not None:
-                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._checkpoint()
+
+    def reclaim(self) -> None:
+        """Give free pages back to the filesystem once a quarter of the file is free.
+
+        Called after deletes. Each step moves at most ``RECLAIM_STEP_PAGES`` pages and commits
+        (tens of milliseconds), and the lock is released between steps so other calls go on.
+        """
+        with self.lock:
+            free, total = self._page_counts()
+        if free < RECLAIM_MIN_PAGES or free * 4 < total:
+            return
+        while free:
+            with self.lock:
+                # executescript steps the pragma to the end; execute() would free one page.
+                self.conn.executescript(f"PRAGMA incremental_vacuum({RECLAIM_STEP_PAGES});")
+                new_free, _ = self._page_counts()
+            if new_free >= free:  # nothing moved (e.g. auto_vacuum is off): stop
+                break
+            free = new_free
+        with self.lock:
+            self._checkpoint()
+
+    def _page_counts(self) -> tuple[int, int]:
+        free = self.conn.execute("PRAGMA freelist_count").fetchone()[0]
+        total = self.conn.execute("PRAGMA page_count").fetchone()[0]
+        return int(free), int(total)
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL into the file and truncate it, so the file sizes show freed space."""
+        if self.directory is not None:
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def close(self) -> None:
         with self.lock:

@@ -10,7 +10,6 @@ in-memory vector index what changed once the transaction has committed.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
@@ -20,6 +19,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from chroma_grpc.store._sqlite import integer_list, text_list
 from chroma_grpc.store.errors import InvalidDimensionException
 from chroma_grpc.store.filters import value_kind
 from chroma_grpc.store.types import MetadataValue, Vectors
@@ -53,11 +53,11 @@ class IndexDelta:
 
 
 def rowids_for(conn: sqlite3.Connection, collection_seq: int, ids: Sequence[str]) -> dict[str, int]:
-    """Map the given ids that exist in the collection to their rowids."""
+    """Map the given ids that exist in the collection to their rowids (exactly, NULs too)."""
+    subquery, param = text_list(ids)
     rows = conn.execute(
-        "SELECT id, rowid FROM records WHERE collection_seq = ? "
-        "AND id IN (SELECT value FROM json_each(?))",
-        (collection_seq, json.dumps(list(ids))),
+        f"SELECT id, rowid FROM records WHERE collection_seq = ? AND id IN ({subquery})",
+        (collection_seq, param),
     )
     return dict(rows.fetchall())
 
@@ -190,12 +190,9 @@ def _update(
 
 
 def _delete(conn: sqlite3.Connection, rowids: RowIds) -> IndexDelta:
-    payload = json.dumps(rowids.tolist())
-    conn.execute(
-        "DELETE FROM record_metadata WHERE record_rowid IN (SELECT value FROM json_each(?))",
-        (payload,),
-    )
-    conn.execute("DELETE FROM records WHERE rowid IN (SELECT value FROM json_each(?))", (payload,))
+    subquery, param = integer_list(rowids.tolist())
+    conn.execute(f"DELETE FROM record_metadata WHERE record_rowid IN ({subquery})", (param,))
+    conn.execute(f"DELETE FROM records WHERE rowid IN ({subquery})", (param,))
     return IndexDelta(removed=rowids)
 
 

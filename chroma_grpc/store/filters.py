@@ -5,6 +5,9 @@ the store runs them again because callers in other languages bypass the client. 
 chromadb 0.4.24's. Compilation produces a parameterised SQL boolean expression over the
 ``records`` table aliased ``r``; user values are only ever bound as parameters.
 
+Compilation joins ``$and``/``$or`` children as balanced trees, so flat filters of thousands of
+children compile to SQL whose depth grows with the logarithm of their number (see below).
+
 Semantics (spec section 7): every leaf means "the record has this key and its value satisfies
 the operator"; equality-style operators look only at values of the operand's own type (int,
 float, bool and str are distinct); ``$gt``/``$gte``/``$lt``/``$lte`` compare numerically across
@@ -14,10 +17,10 @@ int and float and never match bools; ``$contains`` is a case-sensitive plain sub
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
+from chroma_grpc.store._sqlite import integer_list, text_list
 from chroma_grpc.store.errors import InvalidArgumentError
 from chroma_grpc.store.types import Where, WhereDocument
 
@@ -189,50 +192,173 @@ def validate_where_document(where_document: WhereDocument) -> None:
             )
 
 
-_SUBQUERY = "r.rowid IN (SELECT record_rowid FROM record_metadata WHERE key = ? AND {cond})"
+# -- compilation ------------------------------------------------------------------------------
+# A record matches a metadata leaf when it has a ``record_metadata`` row for the key whose value
+# satisfies the condition. ``(record_rowid, key)`` is the primary key, so a record has at most one
+# row per key, which makes two rewrites exact: leaves of one ``$or`` can share a subquery (EXISTS
+# distributes over OR), and leaves of one ``$and`` on the same key can share one (the same single
+# row must satisfy them all). Equalities merge into one ``IN`` list per key and type under
+# ``$or``, inequalities into one ``NOT IN`` under ``$and``: one parameter however many values.
+#
+# Under ``$and``, only the first part is a set (``r.rowid IN (SELECT ...)``, which SQLite can
+# drive the search from); the other parts test each surviving record (``EXISTS`` on the primary
+# key): materialising thousands of broad sets was three times slower.
+#
+# Wide filters stay cheap and legal: children are joined as balanced trees, so the SQL expression
+# depth grows with log(width) (SQLite's limit is 1000); a subquery holds at most
+# ``_CONDITIONS_PER_SUBQUERY`` conditions, because SQLite's planner time grows faster than
+# linearly with the terms of one WHERE (5,000 range terms took 2 s to plan, 0.1 s in chunks of
+# 64); and ``_reads`` checks the bound parameters against SQLite's limit.
+
+_SUBQUERY = "r.rowid IN (SELECT record_rowid FROM record_metadata WHERE {cond})"
+_PROBE = "EXISTS (SELECT 1 FROM record_metadata WHERE record_rowid = r.rowid AND {cond})"
+_CONDITIONS_PER_SUBQUERY = 64
+Compiled = tuple[str, list[Any]]
 
 
-def compile_where(where: Where) -> tuple[str, list[Any]]:
+def compile_where(where: Where) -> Compiled:
     """Compile a validated ``where`` to ``(sql, params)`` over ``records r``."""
+    return _compile(where, probe=False)
+
+
+def _compile(where: Where, probe: bool) -> Compiled:
     ((key, value),) = where.items()
-    if key in ("$and", "$or"):
-        parts = [compile_where(child) for child in value]
-        joiner = " AND " if key == "$and" else " OR "
-        sql = "(" + joiner.join(p[0] for p in parts) + ")"
-        return sql, [param for p in parts for param in p[1]]
+    if key == "$or":
+        return _compile_or(value, probe)
+    if key == "$and":
+        return _compile_and(value, probe)
+    operator, operand = _leaf(value)
+    cond, params = _condition(operator, operand)
+    template = _PROBE if probe else _SUBQUERY
+    return template.format(cond=f"key = ? AND {cond}"), [key, *params]
+
+
+def _leaf(value: Any) -> tuple[str, Any]:
+    """``(operator, operand)`` of a leaf's value; a bare scalar means ``$eq``."""
     if isinstance(value, Mapping):
         ((operator, operand),) = value.items()
-    else:
-        operator, operand = "$eq", value
-    params: list[Any] = [key]
-    if operator in _RANGE_OPS:
-        cond = f"vtype IN ('i', 'f') AND value {_RANGE_OPS[operator]} ?"
-        params.append(operand)
-    elif operator in ("$eq", "$ne"):
-        cond = "vtype = ? AND value " + ("=" if operator == "$eq" else "!=") + " ?"
-        params += [value_kind(operand), operand]
-    else:
-        kind = value_kind(operand[0])
-        negate = "NOT " if operator == "$nin" else ""
-        if kind == "f":  # JSON would not carry inf exactly; bind floats one by one
-            cond = f"vtype = ? AND value {negate}IN ({', '.join('?' * len(operand))})"
-            params += [kind, *operand]
+        return operator, operand
+    return "$eq", value
+
+
+def _is_leaf(where: Where) -> bool:
+    return next(iter(where)) not in ("$and", "$or")
+
+
+def _balanced(parts: list[Compiled], joiner: str) -> Compiled:
+    """``parts`` joined by ``joiner`` as a balanced tree (depth log2 of their number)."""
+    if len(parts) == 1:
+        return parts[0]
+    middle = len(parts) // 2
+    left, right = _balanced(parts[:middle], joiner), _balanced(parts[middle:], joiner)
+    return f"({left[0]}{joiner}{right[0]})", left[1] + right[1]
+
+
+def _subqueries(
+    conditions: list[Compiled], joiner: str, probe: bool, key: str | None = None
+) -> list[Compiled]:
+    """``conditions`` on ``record_metadata`` rows joined by ``joiner``, as subqueries of at most
+    ``_CONDITIONS_PER_SUBQUERY`` each (all on ``key`` when given)."""
+    prefix, first = ("key = ? AND ", [key]) if key is not None else ("", [])
+    template = _PROBE if probe else _SUBQUERY
+    out = []
+    for start in range(0, len(conditions), _CONDITIONS_PER_SUBQUERY):
+        sql, params = _balanced(conditions[start : start + _CONDITIONS_PER_SUBQUERY], joiner)
+        out.append((template.format(cond=prefix + sql), first + params))
+    return out
+
+
+def _compile_or(children: list[Where], probe: bool) -> Compiled:
+    """The leaves in shared subqueries (equalities merged per key and type), then the rest."""
+    equal: dict[tuple[str, str | None], list[Any]] = {}
+    conditions: list[Compiled] = []
+    for child in filter(_is_leaf, children):
+        ((key, value),) = child.items()
+        operator, operand = _leaf(value)
+        if operator in ("$eq", "$in"):
+            values = operand if operator == "$in" else [operand]
+            equal.setdefault((key, value_kind(values[0])), []).extend(values)
         else:
-            cond = f"vtype = ? AND value {negate}IN (SELECT value FROM json_each(?))"
-            params += [kind, json.dumps([int(x) if kind == "b" else x for x in operand])]
-    return _SUBQUERY.format(cond=cond), params
+            cond, params = _condition(operator, operand)
+            conditions.append((f"(key = ? AND {cond})", [key, *params]))
+    for (key, _kind), values in equal.items():
+        cond, params = _condition("$eq", values[0]) if len(values) == 1 else _in("", values)
+        conditions.append((f"(key = ? AND {cond})", [key, *params]))
+    parts = _subqueries(conditions, " OR ", probe)
+    parts += [_compile(child, probe) for child in children if not _is_leaf(child)]
+    return _balanced(parts, " OR ")
 
 
-def compile_where_document(where_document: WhereDocument) -> tuple[str, list[Any]]:
+def _compile_and(children: list[Where], probe: bool) -> Compiled:
+    """Shared subqueries per key for the leaves (inequalities merged per type), then the rest;
+    all of them probes, but the first part a set unless the whole ``$and`` is a probe."""
+    by_key: dict[str, list[tuple[str, Any]]] = {}
+    for child in filter(_is_leaf, children):
+        ((key, value),) = child.items()
+        by_key.setdefault(key, []).append(_leaf(value))
+    groups: list[tuple[str, list[Compiled]]] = []
+    for key, leaves in by_key.items():
+        unequal: dict[str | None, list[Any]] = {}
+        conditions: list[Compiled] = []
+        for operator, operand in leaves:
+            if operator in ("$ne", "$nin"):
+                values = operand if operator == "$nin" else [operand]
+                unequal.setdefault(value_kind(values[0]), []).extend(values)
+            else:
+                conditions.append(_condition(operator, operand))
+        for values in unequal.values():
+            single = len(values) == 1
+            conditions.append(_condition("$ne", values[0]) if single else _in("NOT ", values))
+        groups.append((key, conditions))
+    nested = [child for child in children if not _is_leaf(child)]
+    parts = [part for key, conds in groups for part in _subqueries(conds, " AND ", True, key)]
+    parts += [_compile(child, True) for child in nested]
+    if not probe:
+        if groups:
+            key, conditions = groups[0]
+            first = conditions[:_CONDITIONS_PER_SUBQUERY]
+            parts[0] = _subqueries(first, " AND ", False, key)[0]
+        else:
+            parts[0] = _compile(nested[0], False)
+    return _balanced(parts, " AND ")
+
+
+def _condition(operator: str, operand: Any) -> Compiled:
+    """The test one ``record_metadata`` row must pass for a leaf (its key tested apart).
+
+    The type tag is inlined (it is one of four fixed letters); user values are parameters.
+    """
+    if operator in _RANGE_OPS:
+        return f"vtype IN ('i', 'f') AND value {_RANGE_OPS[operator]} ?", [operand]
+    if operator in ("$eq", "$ne"):
+        kind = value_kind(operand)
+        return f"vtype = '{kind}' AND value {'=' if operator == '$eq' else '!='} ?", [operand]
+    return _in("NOT " if operator == "$nin" else "", operand)
+
+
+def _in(negate: str, values: list[Any]) -> Compiled:
+    """``value [NOT] IN`` the list: one JSON parameter (strings exactly, NULs included), or one
+    parameter per float, since JSON cannot carry inf and would round-trip through text."""
+    kind = value_kind(values[0])
+    if kind == "f":
+        return f"vtype = 'f' AND value {negate}IN ({', '.join('?' * len(values))})", list(values)
+    if kind == "s":
+        subquery, param = text_list(values)
+    else:
+        subquery, param = integer_list(int(x) for x in values)  # bools are stored as 0 / 1
+    return f"vtype = '{kind}' AND value {negate}IN ({subquery})", [param]
+
+
+def compile_where_document(where_document: WhereDocument) -> Compiled:
     """Compile a validated ``where_document`` to ``(sql, params)`` over ``records r``.
 
-    ``instr`` is a case-sensitive plain substring test, so ``%`` and ``_`` are literal.
+    ``instr`` is a case-sensitive plain substring test, so ``%`` and ``_`` are literal, and it
+    compares bytes with their lengths, so NUL characters match too. ``$and``/``$or`` children
+    are joined as a balanced tree, like ``where``'s.
     """
     ((operator, operand),) = where_document.items()
     if operator in ("$and", "$or"):
         parts = [compile_where_document(child) for child in operand]
-        joiner = " AND " if operator == "$and" else " OR "
-        sql = "(" + joiner.join(p[0] for p in parts) + ")"
-        return sql, [param for p in parts for param in p[1]]
+        return _balanced(parts, " AND " if operator == "$and" else " OR ")
     test = "> 0" if operator == "$contains" else "= 0"
     return f"(r.document IS NOT NULL AND instr(r.document, ?) {test})", [operand]
