@@ -21,6 +21,7 @@ from types import FrameType
 from chroma_grpc.server.app import DEFAULT_MAX_MESSAGE_BYTES, ServerTLS, create_server
 from chroma_grpc.server.interceptors import log_rpc
 from chroma_grpc.server.logs import LOG_FORMATS, configure_logging
+from chroma_grpc.store.errors import ChromaError
 from chroma_grpc.store.types import StoreLimits
 
 logger = logging.getLogger("chroma_grpc.server")
@@ -178,7 +179,11 @@ def run(args: argparse.Namespace) -> int:
         max_dimension=args.max_dimension,
         max_n_results=args.max_n_results,
     )
-    store = Store(args.path, limits=limits, allow_reset=args.allow_reset, embedder=embedder)
+    try:
+        store = Store(args.path, limits=limits, allow_reset=args.allow_reset, embedder=embedder)
+    except ChromaError as error:  # folder in use, damaged or missing database, disk full
+        print(f"chroma-grpc: not serving {args.path}: {error}", file=sys.stderr)
+        return 1
     metrics = None
     try:
         sinks = [log_rpc]

@@ -12,9 +12,11 @@ collection in HNSW mode may have, under ``<store path>/indexes/``:
 Every file is written to a temporary name in the same directory, fsynced and renamed; the JSON
 is written last and is the commit point, then the directory is fsynced and the previous
 generation removed. A crash therefore leaves either the old or the new generation referenced,
-plus at worst unreferenced files that the next save or open removes. The files are a cache and
-never trusted over SQLite: :func:`load` refuses them unless the saved ``applied_seq`` and
-parameters match exactly (and the store then checks the rowids and vectors against SQLite).
+plus at worst unreferenced files that the next save or open removes. Files of collections the
+database does not know are never deleted at open (they may be the last copy of vectors whose
+database was lost): they are moved to ``indexes/orphaned/`` with a WARNING. The files are a
+cache and never trusted over SQLite: :func:`load` refuses them unless the saved ``applied_seq``
+and parameters match exactly (and the store then checks the rowids and vectors against SQLite).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from chroma_grpc.store.types import DistanceSpace
 
 FORMAT_VERSION = 1
 DIRECTORY = "indexes"
+ORPHANED = "orphaned"
 
 log = logging.getLogger(__name__)
 
@@ -170,15 +173,43 @@ class IndexFiles:
             log.warning("could not remove the index files of %s: %s", collection_id, exc)
 
     def remove_all_except(self, collection_ids: Iterable[str]) -> None:
-        """Drop files of collections that no longer exist and leftovers of interrupted saves."""
+        """Drop files of collections that no longer exist and leftovers of interrupted saves
+        (``reset``); ``orphaned/`` is left alone."""
         keep = set(collection_ids)
         try:
             for path in self.directory.iterdir():
                 owner = path.name.split(".", 1)[0]
-                if path.name.startswith(".tmp-") or owner not in keep:
+                if path.is_file() and (path.name.startswith(".tmp-") or owner not in keep):
                     path.unlink(missing_ok=True)
         except OSError as exc:
             log.warning("could not clean %s: %s", self.directory, exc)
+
+    def set_aside_unknown(self, collection_ids: Iterable[str]) -> None:
+        """At open: move files of collections the database does not know to ``orphaned/``
+        (logged at WARNING, never deleted) and drop leftovers of interrupted saves."""
+        keep = set(collection_ids)
+        aside = self.directory / ORPHANED
+        try:
+            strays = []
+            for path in self.directory.iterdir():
+                if path.is_file() and path.name.startswith(".tmp-"):
+                    path.unlink(missing_ok=True)
+                elif path.is_file() and path.name.split(".", 1)[0] not in keep:
+                    strays.append(path)
+            if strays:
+                aside.mkdir(exist_ok=True)
+                for path in strays:
+                    os.replace(path, aside / path.name)
+                log.warning(
+                    "%d index file(s) belong to no collection in the database; moved to %s "
+                    "instead of deleting them (remove them once you know they are not "
+                    "needed): %s",
+                    len(strays),
+                    aside,
+                    ", ".join(sorted(p.name for p in strays)),
+                )
+        except OSError as exc:
+            log.warning("could not set aside unknown files of %s: %s", self.directory, exc)
 
     def _remove_unreferenced(self, collection_id: str, keep: str | None) -> None:
         for path in self.directory.glob(f"{collection_id}.*"):

@@ -7,6 +7,15 @@ at :meth:`Store.close`, and adopts a saved graph on the first query only when it
 Saving is not tied to write volume: a save rewrites the whole graph, so doing it every N writes
 would make bulk loads pay for it repeatedly, and after a crash the graph is rebuilt, correctly.
 
+Opening a persistent store takes the data folder for this process alone and refuses a damaged
+or missing database (see ``_data_folder`` and ``_sqlite``); saved index files the database does
+not explain are set aside, never deleted. Every failure leaves as a ``ChromaError``: the class
+is wrapped by :func:`~chroma_grpc.store._failures.translating_failures` (a full disk is
+ResourceExhaustedError, a damaged file DataLossError, any other surprise InternalError).
+
+Strings are stored and matched exactly, U+0000 included, in ids, documents, uris, metadata keys
+and values and every filter operand; nothing is truncated at a NUL character.
+
 Locking, outermost first (always in this order, so there is no cycle):
 
 * ``_catalog_lock`` serialises collection create / modify / delete / reset;
@@ -23,14 +32,17 @@ import threading
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack
+from pathlib import Path
 
 from chroma_grpc.store import _catalog, _reads
 from chroma_grpc.store._catalog import CollectionRow
+from chroma_grpc.store._data_folder import DataFolder
 from chroma_grpc.store._embedding import embed_texts, with_embedded_documents
+from chroma_grpc.store._failures import FailureContext, translating_failures
 from chroma_grpc.store._index_files import GraphKey, IndexFiles
 from chroma_grpc.store._locks import RWLock
 from chroma_grpc.store._query import empty_result, prepare_index, search
-from chroma_grpc.store._sqlite import Database
+from chroma_grpc.store._sqlite import DB_FILENAME, Database
 from chroma_grpc.store._vector_index import EXACT_SEARCH_THRESHOLD, VectorIndex
 from chroma_grpc.store._writes import OpKind, WriteOp, append_and_apply
 from chroma_grpc.store.errors import (
@@ -83,12 +95,16 @@ DELETE_NO_CRITERIA_MESSAGE = """
 log = logging.getLogger(__name__)
 
 
+@translating_failures
 class Store:
     """Collections of records in one SQLite file (``path``) or in memory (``path=None``).
 
     ``exact_search_threshold`` is how many live vectors a collection may hold before queries
     use HNSW instead of exact search; tests lower it to exercise the graph on small data.
     ``embedder``, when given, embeds documents sent without vectors and query texts.
+
+    Opening ``path`` raises FolderInUseError if another store (in any process) has it open,
+    and DataLossError if its database is damaged, or missing beside saved index files.
     """
 
     def __init__(
@@ -100,8 +116,17 @@ class Store:
         exact_search_threshold: int = EXACT_SEARCH_THRESHOLD,
         embedder: TextEmbedder | None = None,
     ) -> None:
+        self._failures = FailureContext(
+            "the in-memory database" if path is None else str(Path(path) / DB_FILENAME)
+        )
         self._embedder = embedder
-        self._db = Database(path)
+        self._folder = None if path is None else DataFolder(path)
+        try:
+            self._db = Database(path)
+        except BaseException:
+            if self._folder is not None:
+                self._folder.release()
+            raise
         self._limits = limits
         self._allow_reset = allow_reset
         self._exact_threshold = exact_search_threshold
@@ -111,11 +136,15 @@ class Store:
         self._indexes: dict[str, VectorIndex] = {}
         self._save_mutex = threading.Lock()
         self._files: IndexFiles | None = None
-        if self._db.directory is not None:
-            self._files = IndexFiles(self._db.directory)
-            with self._db.reading() as conn:
-                self._files.remove_all_except(_catalog.all_ids(conn))
         self._closed = False
+        if self._db.directory is not None:
+            try:
+                self._files = IndexFiles(self._db.directory)
+                with self._db.reading() as conn:
+                    self._files.set_aside_unknown(_catalog.all_ids(conn))
+            except BaseException:
+                self.close()
+                raise
 
     @property
     def limits(self) -> StoreLimits:
@@ -142,6 +171,8 @@ class Store:
                 self._closed = True
                 self._indexes.clear()
                 self._db.close()
+                if self._folder is not None:
+                    self._folder.release()
 
     def reset(self) -> None:
         self._check_open()
@@ -218,6 +249,8 @@ class Store:
                 raise UniqueConstraintError(f"Collection {name} already exists", field="name")
             if checked is None:
                 return existing.info, False
+            if checked.get("hnsw:space", existing.space) != existing.space:
+                raise InvalidArgumentError(CHANGE_SPACE_MESSAGE, field="metadata")
             self._indexes.pop(existing.id, None)  # HNSW parameters may have changed
             return _catalog.update(conn, existing, None, checked).info, False
 
@@ -283,6 +316,7 @@ class Store:
                     self._files.remove(row.id)
             with self._locks_mutex:
                 self._locks.pop(row.id, None)
+        self._db.reclaim()
 
     # -- writes --------------------------------------------------------------------------------
     def add(self, collection_id: str, batch: RecordBatch) -> None:
@@ -344,6 +378,7 @@ class Store:
             index = self._indexes.get(collection_id)
             if index is not None:
                 index.apply(delta.removed, delta.added, None)
+        self._db.reclaim()
         return len(matched)
 
     # -- reads ---------------------------------------------------------------------------------
