@@ -123,6 +123,30 @@ def test_modify_renames_and_replaces_metadata(store: Store) -> None:
         store.modify_collection("nope", name="xyz")
 
 
+def test_get_or_create_refuses_another_space_exactly_as_modify_does(store: Store) -> None:
+    info, _ = store.create_collection("spaced", {"hnsw:space": "l2", "k": 1})
+    vectors = np.array([[1.0, 0.0], [0.0, 2.0]], np.float32)
+    store.add(info.id, RecordBatch(ids=["x", "y"], embeddings=vectors))
+    with pytest.raises(InvalidArgumentError) as by_modify:
+        store.modify_collection(info.id, metadata={"hnsw:space": "cosine"})
+    with pytest.raises(InvalidArgumentError) as by_get_or_create:
+        store.create_collection("spaced", {"hnsw:space": "cosine"}, get_or_create=True)
+    assert type(by_get_or_create.value) is type(by_modify.value)
+    assert by_get_or_create.value.message == by_modify.value.message
+    assert by_get_or_create.value.field == by_modify.value.field == "metadata"
+    # Nothing changed: metadata and distances are still l2's.
+    assert store.get_collection(name="spaced").metadata == {"hnsw:space": "l2", "k": 1}
+    (hits,) = store.query(info.id, np.array([[2.0, 0.0]], np.float32), n_results=2)
+    assert hits.distances is not None and hits.distances.tolist() == [1.0, 8.0]
+    # The same space, or metadata without one, is still a get (metadata replaced as before).
+    same, created = store.create_collection("spaced", {"hnsw:space": "l2", "k": 2}, True)
+    assert not created and same.metadata == {"hnsw:space": "l2", "k": 2}
+    default, _ = store.create_collection("default-space")
+    with pytest.raises(InvalidArgumentError, match="Changing the distance function"):
+        store.create_collection("default-space", {"hnsw:space": "ip"}, get_or_create=True)
+    assert store.create_collection("default-space", {"hnsw:space": "l2"}, True)[0].id == default.id
+
+
 def test_get_collection_needs_exactly_one_key(store: Store) -> None:
     with pytest.raises(InvalidArgumentError, match="Name or id must be specified, but not both"):
         store.get_collection()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
@@ -255,3 +257,213 @@ def test_type_strict_equality_examples(store: Store) -> None:
     assert get(where_document={"$contains": "abc"}) == ["none"]
     assert get(where_document={"$not_contains": "abc"}) == ["float", "int", "str"]
     store.delete_collection("strict")
+
+
+WIDE_WHERE = st.tuples(
+    st.sampled_from(["$and", "$or"]),
+    st.lists(st.one_of(_leaf_strategy(), WHERE), min_size=2, max_size=40),
+).map(lambda t: {t[0]: t[1]})
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    records=st.lists(st.tuples(METADATA, DOCUMENTS), min_size=1, max_size=12),
+    where=WIDE_WHERE,
+)
+def test_wide_filters_with_repeated_keys_match_the_oracle(
+    store: Store, records: list[tuple[dict[str, Any] | None, str | None]], where: Any
+) -> None:
+    """Wide $and/$or with repeated keys exercise the rewrites (shared subqueries, merged
+    equalities and inequalities); they must not change a single answer."""
+    validate_where(where)
+    store.create_collection("wide", get_or_create=True)
+    store.delete_collection("wide")
+    info, _ = store.create_collection("wide")
+    ids = [f"r{i:02d}" for i in range(len(records))]
+    store.add(
+        info.id,
+        RecordBatch(
+            ids=ids,
+            embeddings=np.zeros((len(records), 1), np.float32),
+            metadatas=[r[0] for r in records],
+        ),
+    )
+    expected = [i for i, (md, _) in zip(ids, records, strict=True) if oracle_where(where, md)]
+    assert store.get(info.id, where=where).ids == expected
+
+
+# -- 5,000 flat children (SQLite's expression depth limit is 1,000) ------------------------------
+def _wide_records(n: int, seed: int) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    records = []
+    for i in range(n):
+        md: dict[str, Any] = {"g": i % 97, "u": i}
+        if i % 7:
+            md["i"] = rng.randrange(-50, 50)
+        if i % 5:
+            md["f"] = rng.choice([-1.5, 0.25, 3.0, 7.5, float(i % 13)])
+        if i % 3:
+            md["s"] = f"s{rng.randrange(200)}"
+        if i % 2:
+            md["b"] = i % 4 == 1
+        records.append(md)
+    return records
+
+
+def wide_or(n: int, rng: random.Random, size: int) -> dict[str, Any]:
+    """A flat $or of ``n`` children: selective leaves of every operator, a few nested $and."""
+    children: list[Any] = []
+    while len(children) < n:
+        r = rng.random()
+        if r < 0.45:
+            children.append({"u": rng.randrange(0, 40 * size)})
+        elif r < 0.55:
+            children.append({"s": {"$eq": f"s{rng.randrange(4000)}"}})
+        elif r < 0.65:
+            children.append({"i": {"$in": [rng.randrange(-9000, 9000) for _ in range(3)]}})
+        elif r < 0.72:
+            children.append({"u": {"$lte": rng.randrange(0, 3)}})
+        elif r < 0.78:
+            children.append({"u": {"$gt": size - rng.randrange(1, 4)}})
+        elif r < 0.82:
+            children.append({"f": {"$lt": -1.0}} if rng.random() < 0.5 else {"f": {"$gte": 12.0}})
+        elif r < 0.88:
+            children.append({"$and": [{"g": rng.randrange(97)}, {"b": True}]})
+        elif r < 0.94:
+            children.append({"s": {"$nin": [f"s{k}" for k in range(199)]}})
+        else:
+            children.append({"b": False} if rng.random() < 0.5 else {"b": {"$ne": True}})
+    return {"$or": children}
+
+
+def wide_and(n: int, rng: random.Random, size: int) -> dict[str, Any]:
+    """A flat $and of ``n`` children, mostly true (inequalities, loose ranges), a few nested $or."""
+    children: list[Any] = [{"g": {"$lt": 90}}, {"u": {"$gte": 10}}]
+    while len(children) < n:
+        r = rng.random()
+        if r < 0.35:
+            children.append({"u": {"$ne": rng.randrange(0, size)}})
+        elif r < 0.5:
+            children.append({"s": {"$nin": [f"s{rng.randrange(400)}", f"t{rng.randrange(9)}"]}})
+        elif r < 0.65:
+            children.append({"g": {"$lte": 96 - rng.randrange(0, 3)}})
+        elif r < 0.75:
+            children.append({"u": {"$lt": size + rng.randrange(0, 100)}})
+        elif r < 0.85:
+            children.append({"$or": [{"g": {"$ne": rng.randrange(97)}}, {"b": False}]})
+        elif r < 0.95:
+            children.append({"i": {"$gte": -200 + rng.randrange(0, 100)}})
+        else:
+            children.append({"f": {"$ne": 100.5}})
+    return {"$and": children}
+
+
+@pytest.mark.parametrize("build", [wide_or, wide_and])
+def test_five_thousand_flat_children_on_get_query_and_delete(store: Store, build: Any) -> None:
+    size = 600  # the Python oracle, not the store, is what takes time here
+    records = _wide_records(size, seed=11)
+    where = build(5000, random.Random(3), size)
+    validate_where(where)
+    info, _ = store.create_collection(f"wide-{build.__name__.replace('_', '-')}")
+    ids = [f"r{i:05d}" for i in range(size)]
+    x = np.random.default_rng(0).standard_normal((size, 4)).astype(np.float32)
+    store.add(info.id, RecordBatch(ids=ids, embeddings=x, metadatas=records))
+    expected = [i for i, md in zip(ids, records, strict=True) if oracle_where(where, md)]
+    assert 0 < len(expected) < size  # a real selection, not everything or nothing
+    assert store.get(info.id, where=where).ids == expected
+    (hits,) = store.query(info.id, x[:1], n_results=size, where=where)
+    assert sorted(hits.ids) == expected
+    assert store.delete(info.id, where=where) == len(expected)
+    assert store.get(info.id).ids == [i for i in ids if i not in set(expected)]
+    store.delete_collection(info.name)
+
+
+@pytest.mark.parametrize("operator", ["$and", "$or"])
+def test_five_thousand_flat_document_children(store: Store, operator: str) -> None:
+    info, _ = store.create_collection(f"wide-docs-{operator[1:]}")
+    documents = [f"doc {i} word{i % 50}" for i in range(300)]
+    store.add(
+        info.id,
+        RecordBatch(
+            ids=[f"d{i:03d}" for i in range(300)],
+            embeddings=np.zeros((300, 1), np.float32),
+            documents=documents,
+        ),
+    )
+    if operator == "$or":
+        children = [{"$contains": f"word{k}"} for k in range(0, 5000, 7)] * 7
+    else:
+        children = [{"$not_contains": f"word{k}x"} for k in range(5000)]
+        children[123] = {"$contains": "word3"}
+    where_document = {operator: children[:5000]}
+    validate_where_document(where_document)
+    expected = [f"d{i:03d}" for i, d in enumerate(documents) if oracle_document(where_document, d)]
+    assert 0 < len(expected) < 300
+    assert store.get(info.id, where_document=where_document).ids == expected
+    store.delete_collection(info.name)
+
+
+def test_too_many_distinct_conditions_are_refused_with_the_limit_named(store: Store) -> None:
+    info, _ = store.create_collection("too-wide")
+    with store._db.reading() as conn:
+        conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+    try:
+        where = {"$or": [{"k": {"$gt": i}} for i in range(600)]}  # 1,200 values bound
+        with pytest.raises(InvalidArgumentError, match="limit of 999.*one \\$in / \\$nin list"):
+            store.get(info.id, where=where)
+        assert store.get(info.id, where={"$or": [{"k": i} for i in range(5000)]}).ids == []
+    finally:
+        with store._db.reading() as conn:
+            conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 32766)
+    store.delete_collection("too-wide")
+
+
+# -- NUL characters in every operator -----------------------------------------------------------
+NUL_VALUES = ["a", "a\x00", "a\x00zzz", "\x00", "a\x01b", "a\x01"]
+
+
+def test_every_operator_matches_nul_strings_exactly(store: Store) -> None:
+    info, _ = store.create_collection("nul-filters")
+    ids = [f"n{i}" for i in range(len(NUL_VALUES))]
+    metadatas = [{"k": v, f"n\x00{i}": i} for i, v in enumerate(NUL_VALUES)]
+    documents = [f"<{v}>" for v in NUL_VALUES]
+    store.add(
+        info.id,
+        RecordBatch(
+            ids=ids,
+            embeddings=np.zeros((len(ids), 1), np.float32),
+            metadatas=metadatas,
+            documents=documents,
+        ),
+    )
+    wheres: list[Any] = []
+    for v in NUL_VALUES:
+        wheres += [
+            {"k": v},
+            {"k": {"$eq": v}},
+            {"k": {"$ne": v}},
+            {"k": {"$in": [v]}},
+            {"k": {"$in": [v, "b"]}},
+            {"k": {"$nin": [v]}},
+            {"k": {"$nin": [v, "a"]}},
+            {"$or": [{"k": v}, {"k": "zz"}]},
+            {"$and": [{"k": {"$ne": v}}, {"k": {"$ne": "a"}}]},
+        ]
+    for i in range(len(NUL_VALUES)):
+        key = f"n\x00{i}"
+        wheres += [{key: i}, {key: {"$gte": i}}, {key: {"$lt": i + 1}}, {key: {"$in": [i]}}]
+    for where in wheres:
+        validate_where(where)
+        expected = [i for i, md in zip(ids, metadatas, strict=True) if oracle_where(where, md)]
+        assert store.get(info.id, where=where).ids == expected, where
+        (hits,) = store.query(info.id, np.zeros((1, 1), np.float32), len(ids), where=where)
+        assert sorted(hits.ids) == expected, where
+    for v in NUL_VALUES:
+        for where_document in ({"$contains": f"<{v}>"}, {"$not_contains": f"<{v}>"}):
+            expected = [
+                i for i, d in zip(ids, documents, strict=True) if oracle_document(where_document, d)
+            ]
+            assert store.get(info.id, where_document=where_document).ids == expected
+    store.delete_collection("nul-filters")

@@ -1,7 +1,10 @@
-"""Durability: reopen on the same path, and a writer killed with SIGKILL right after an ack."""
+"""Durability and the data folder: reopen, SIGKILL after an ack, one owner, damage refused at
+open, a full disk, space given back after deletes, and schema migrations."""
 
 from __future__ import annotations
 
+import gzip
+import logging
 import os
 import signal
 import sqlite3
@@ -11,8 +14,18 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from chroma_grpc.store import RecordBatch, Store
+from chroma_grpc.store import (
+    ChromaError,
+    DataLossError,
+    FailedPreconditionError,
+    FolderInUseError,
+    RecordBatch,
+    ResourceExhaustedError,
+    Store,
+)
+from chroma_grpc.store._sqlite import SCHEMA_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -104,3 +117,255 @@ def test_acknowledged_batches_survive_sigkill(tmp_path: Path) -> None:
     assert all(f"b{b:05d}" in batches for b in range(acked + 1))
     assert set(batches.values()) == {200}
     s.close()
+
+
+# -- one owner per folder (in process; other processes: tests/reliability) ----------------------
+def test_a_second_store_on_an_open_folder_is_refused_until_the_first_closes(
+    tmp_path: Path,
+) -> None:
+    first = Store(tmp_path)
+    with pytest.raises(FolderInUseError) as refused:
+        Store(tmp_path)
+    assert str(tmp_path) in refused.value.message
+    assert f"this process (pid {os.getpid()})" in refused.value.message
+    assert isinstance(refused.value, FailedPreconditionError)
+    first.create_collection("still-works")
+    first.close()
+    again = Store(tmp_path)  # closing released the lock
+    assert again.get_collection(name="still-works").name == "still-works"
+    again.close()
+
+
+# -- damaged or missing databases -------------------------------------------------------------
+def _filled(path: Path, n: int = 3000, name: str = "filled") -> str:
+    """A store at ``path`` with ``n`` records (about 2 MB), closed; returns the collection id."""
+    s = Store(path)
+    info, _ = s.create_collection(name)
+    rng = np.random.default_rng(3)
+    s.add(
+        info.id,
+        RecordBatch(
+            ids=[f"r{i:05d}" for i in range(n)],
+            embeddings=rng.standard_normal((n, 64)).astype(np.float32),
+            metadatas=[{"i": i} for i in range(n)],
+            documents=[f"document {i} " * 20 for i in range(n)],
+        ),
+    )
+    s.close()
+    return info.id
+
+
+def test_garbage_in_the_middle_of_the_file_refuses_to_open(tmp_path: Path) -> None:
+    _filled(tmp_path)
+    database = tmp_path / "chroma.sqlite3"
+    size = database.stat().st_size
+    with open(database, "r+b") as handle:  # two pages of garbage, page-aligned, mid-file
+        handle.seek((size // 2) // 4096 * 4096)
+        handle.write(np.random.default_rng(0).bytes(8192))
+    with pytest.raises(DataLossError) as refused:
+        Store(tmp_path)
+    message = refused.value.message
+    assert str(database) in message and "is damaged" in message and "backup" in message
+    assert refused.value.code.value == "DATA_LOSS"
+    # Refusing released the folder: the operator can run tools on it, and the file is untouched.
+    assert database.stat().st_size == size
+    with pytest.raises(DataLossError):
+        Store(tmp_path)
+
+
+def test_a_file_that_is_not_a_database_refuses_to_open(tmp_path: Path) -> None:
+    (tmp_path / "chroma.sqlite3").write_bytes(b"definitely not SQLite " * 500)
+    with pytest.raises(DataLossError, match="is damaged .*file is not a database"):
+        Store(tmp_path)
+
+
+def test_zero_length_or_missing_database_beside_index_files_is_damage(tmp_path: Path) -> None:
+    s = Store(tmp_path, exact_search_threshold=10)
+    info, _ = s.create_collection("graph")
+    x = np.random.default_rng(1).standard_normal((50, 8)).astype(np.float32)
+    s.add(info.id, RecordBatch(ids=[f"g{i}" for i in range(50)], embeddings=x))
+    s.query(info.id, x[:1])  # builds and saves the HNSW graph
+    s.close()
+    saved = sorted(p.name for p in (tmp_path / "indexes").iterdir())
+    assert saved, "the graph should have been saved"
+    database = tmp_path / "chroma.sqlite3"
+
+    database.write_bytes(b"")
+    with pytest.raises(DataLossError) as refused:
+        Store(tmp_path)
+    assert f"The database {database} is empty (0 bytes)" in refused.value.message
+    assert "saved index file" in refused.value.message and "backup" in refused.value.message
+
+    database.unlink()
+    with pytest.raises(DataLossError, match="is missing"):
+        Store(tmp_path)
+    assert sorted(p.name for p in (tmp_path / "indexes").iterdir()) == saved  # nothing deleted
+    assert not database.exists()  # and no empty database was created in its place
+
+
+def test_an_empty_database_in_an_empty_folder_is_a_fresh_start(tmp_path: Path) -> None:
+    (tmp_path / "chroma.sqlite3").write_bytes(b"")  # e.g. a crash before the first commit
+    s = Store(tmp_path)
+    assert s.count_collections() == 0
+    s.close()
+
+
+def test_index_files_the_database_does_not_explain_are_set_aside_not_deleted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    Store(tmp_path).close()
+    indexes = tmp_path / "indexes"
+    stranger = indexes / "3f2c6a9e-0000-4000-8000-000000000000.json"
+    stranger.write_text("{}")
+    (indexes / ".tmp-interrupted.faiss").write_bytes(b"partial")
+    with caplog.at_level(logging.WARNING, logger="chroma_grpc.store._index_files"):
+        Store(tmp_path).close()
+    assert not stranger.exists()
+    assert (indexes / "orphaned" / stranger.name).read_text() == "{}"
+    assert not (indexes / ".tmp-interrupted.faiss").exists()  # an interrupted save's leftover
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert stranger.name in warning.getMessage() and "orphaned" in warning.getMessage()
+
+
+def test_damage_found_while_serving_is_data_loss_and_stops_writes(tmp_path: Path) -> None:
+    cid = _filled(tmp_path)
+    s = Store(tmp_path)
+    database = tmp_path / "chroma.sqlite3"
+    with open(database, "r+b") as handle:  # the disk goes bad under a running store
+        size = database.stat().st_size
+        for offset in range(4096 * 4, size - 4096, 4096 * 8):
+            handle.seek(offset + 100)
+            handle.write(b"\xff" * 64)
+    with s._db.reading() as conn:
+        conn.execute("PRAGMA shrink_memory")  # forget cached pages
+    with pytest.raises(DataLossError) as seen:
+        s.get(cid, include=frozenset({"documents", "metadatas"}))
+    assert str(database) in seen.value.message and "get" in seen.value.message
+    with pytest.raises(DataLossError, match="add refused: The database .* is damaged"):
+        s.add(cid, RecordBatch(ids=["new"], embeddings=np.ones((1, 64), np.float32)))
+    s.close()
+    with pytest.raises(DataLossError):
+        Store(tmp_path)
+
+
+# -- full disk ----------------------------------------------------------------------------------
+def _limit_pages(store: Store, extra_pages: int | None) -> None:
+    """Cap the database a few pages above its size: SQLite then fails writes with SQLITE_FULL,
+    exactly as on a full disk (None lifts the cap)."""
+    with store._db.reading() as conn:
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        cap = 2**30 if extra_pages is None else pages + extra_pages
+        conn.execute(f"PRAGMA max_page_count = {cap}")
+
+
+def test_full_disk_is_resource_exhausted_and_keeps_what_was_written(tmp_path: Path) -> None:
+    s = Store(tmp_path)
+    info, _ = s.create_collection("full")
+    early = RecordBatch(ids=["e1", "e2"], embeddings=np.ones((2, 4)), documents=["kept", "too"])
+    s.add(info.id, early)
+    _limit_pages(s, 4)
+    big = RecordBatch(
+        ids=[f"b{i}" for i in range(500)],
+        embeddings=np.ones((500, 4)),
+        documents=["x" * 1000] * 500,
+    )
+    with pytest.raises(ResourceExhaustedError) as full:
+        s.add(info.id, big)
+    assert full.value.message.startswith("The disk is full: add could not write to ")
+    assert str(tmp_path / "chroma.sqlite3") in full.value.message
+    assert s.get(info.id, include=frozenset({"documents"})).documents == ["kept", "too"]
+    with pytest.raises(ResourceExhaustedError, match="disk is full: create_collection"):
+        s.create_collection("x" * 60, {"padding": "y" * 100_000})
+    _limit_pages(s, None)  # space freed: writes go on, nothing half-written is in the way
+    s.add(info.id, big)
+    assert s.count(info.id) == 502
+    s.close()
+    again = Store(tmp_path)
+    assert again.count(info.id) == 502
+    again.close()
+
+
+# -- space is given back ------------------------------------------------------------------------
+def _disk_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.glob("chroma.sqlite3*"))
+
+
+def test_deleting_records_and_collections_gives_the_space_back(tmp_path: Path) -> None:
+    cid = _filled(tmp_path)
+    s = Store(tmp_path)
+    full = _disk_bytes(tmp_path)
+    assert full > 1_500_000
+    s.delete(cid, ids=[f"r{i:05d}" for i in range(3000)])
+    assert _disk_bytes(tmp_path) < full / 10
+    s.close()
+
+    _filled(tmp_path, name="second")
+    s = Store(tmp_path)
+    assert _disk_bytes(tmp_path) > full / 2
+    s.delete_collection("second")
+    assert _disk_bytes(tmp_path) < full / 10
+    s.close()
+    conn = sqlite3.connect(tmp_path / "chroma.sqlite3")
+    assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
+    assert conn.execute("PRAGMA freelist_count").fetchone()[0] == 0
+    conn.close()
+
+
+def test_small_deletes_do_not_vacuum(tmp_path: Path) -> None:
+    cid = _filled(tmp_path)
+    s = Store(tmp_path)
+    s.delete(cid, ids=[f"r{i:05d}" for i in range(300)])  # 10%: below the threshold
+    with s._db.reading() as conn:  # a few free pages stay for the next inserts to reuse
+        assert conn.execute("PRAGMA freelist_count").fetchone()[0] > 0
+    s.close()
+
+
+# -- schema migrations --------------------------------------------------------------------------
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_a_schema_1_database_opens_migrates_and_keeps_its_data(tmp_path: Path) -> None:
+    """fixtures/schema_v1 was written by the code of commit 36a54cb (schema version 1, no
+    auto-vacuum, deleted records and a deleted collection left as free pages)."""
+    database = tmp_path / "chroma.sqlite3"
+    database.write_bytes(gzip.decompress((FIXTURES / "schema_v1/chroma.sqlite3.gz").read_bytes()))
+    before = sqlite3.connect(database)
+    assert before.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 1
+    assert before.execute("PRAGMA auto_vacuum").fetchone()[0] == 0
+    assert before.execute("PRAGMA freelist_count").fetchone()[0] > 0
+    before.close()
+
+    s = Store(tmp_path)
+    info = s.get_collection(name="kept")
+    assert info.metadata == {"hnsw:space": "cosine", "owner": "fixture"} and info.dimension == 8
+    got = s.get(info.id, include=frozenset({"embeddings", "metadatas", "documents", "uris"}))
+    x = np.random.default_rng(7).standard_normal((120, 8)).astype(np.float32)
+    assert got.ids == [f"id{i:04d}" for i in range(100)]
+    np.testing.assert_array_equal(got.embeddings, x[:100])  # type: ignore[arg-type]
+    assert got.metadatas == [
+        {"i": i, "f": i / 4, "b": i % 3 == 0, "s": f"v{i % 10}"} for i in range(100)
+    ]
+    assert got.documents == [f"document number {i}" for i in range(100)]
+    assert got.uris == [f"u://{i}" if i % 2 else None for i in range(100)]
+    (hits,) = s.query(info.id, x[:1], n_results=3)
+    assert hits.ids[0] == "id0000"
+    s.add(info.id, RecordBatch(ids=["new"], embeddings=x[100:101]))
+    s.close()
+
+    after = sqlite3.connect(database)
+    assert after.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == SCHEMA_VERSION
+    assert after.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
+    assert after.execute("PRAGMA freelist_count").fetchone()[0] == 0
+    assert after.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+    after.close()
+    Store(tmp_path).close()  # and a migrated file opens again without migrating
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    Store(tmp_path).close()
+    conn = sqlite3.connect(tmp_path / "chroma.sqlite3")
+    conn.execute("INSERT INTO schema_version VALUES (?, 0)", (SCHEMA_VERSION + 1,))
+    conn.commit()
+    conn.close()
+    with pytest.raises(ChromaError, match="newer than this code"):
+        Store(tmp_path)

@@ -306,3 +306,50 @@ def test_read_validation(store: Store, cid: str) -> None:
         store.query(cid, np.ones((1, 2)), n_results=21)
     with pytest.raises(InvalidArgumentError, match="query_embeddings"):
         store.query(cid, np.array([[np.nan, 0.0]]))
+
+
+# -- NUL characters: stored and matched exactly -------------------------------------------------
+def test_nul_ids_select_exactly_their_own_record(store: Store) -> None:
+    """json_each used to cut strings at U+0000: "a\\x00zzz" selected, deleted and updated "a"."""
+    info, _ = store.create_collection("nul")
+    ids = ["a", "a\x00zzz", "\x00", "a\x01b", "a\x01", "a\x00"]
+    store.add(
+        info.id,
+        RecordBatch(
+            ids=ids,
+            embeddings=np.eye(6, 2, dtype=np.float32),
+            metadatas=[{"k": v, f"key\x00{n}": n} for n, v in enumerate(ids)],
+            documents=[f"doc\x00{v}" for v in ids],
+        ),
+    )
+    assert store.get(info.id).ids == sorted(ids, key=lambda s: s.encode())
+    for n, v in enumerate(ids):
+        got = store.get(info.id, ids=[v], include=frozenset({"metadatas", "documents"}))
+        assert got.ids == [v]
+        assert got.metadatas == [{"k": v, f"key\x00{n}": n}] and got.documents == [f"doc\x00{v}"]
+    store.update(info.id, RecordBatch(ids=["a\x00zzz"], documents=["changed"]))
+    assert store.get(info.id, ids=["a"], include=frozenset({"documents"})).documents == ["doc\x00a"]
+    assert store.delete(info.id, ids=["a\x00zzz"]) == 1
+    assert "a" in store.get(info.id).ids and "a\x00zzz" not in store.get(info.id).ids
+
+
+def test_strings_that_sqlite_cannot_store_are_invalid_arguments(store: Store, cid: str) -> None:
+    before = snapshot(store, cid)
+    for batch in (
+        RecordBatch(ids=["\ud800"], embeddings=np.ones((1, 2))),
+        RecordBatch(ids=["ok"], embeddings=np.ones((1, 2)), documents=["lone \udfff"]),
+    ):
+        with pytest.raises(InvalidArgumentError, match="add: .* valid Unicode"):
+            store.add(cid, batch)
+    with pytest.raises(InvalidArgumentError, match="valid Unicode"):
+        store.get(cid, ids=["\ud800"])
+    assert_same(before, snapshot(store, cid))
+
+
+def test_out_of_range_numbers_never_leak_overflow_error(store: Store, cid: str) -> None:
+    for call in (
+        lambda: store.get(cid, limit=2**63),
+        lambda: store.get(cid, offset=2**64),
+    ):
+        with pytest.raises(InvalidArgumentError):
+            call()
