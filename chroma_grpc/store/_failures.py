@@ -83,7 +83,8 @@ def damaged_message(file: str, detail: str) -> str:
 def disk_full_message(file: str, operation: str) -> str:
     return (
         f"The disk is full: {operation} could not write to {file}. Nothing of this call was "
-        "written and data written before is intact; free disk space, then retry"
+        "written and data written before is intact; free disk space on that filesystem, then "
+        "retry (deleting records needs free space too: SQLite logs a change before applying it)"
     )
 
 

@@ -344,7 +344,7 @@ def wide_and(n: int, rng: random.Random, size: int) -> dict[str, Any]:
     while len(children) < n:
         r = rng.random()
         if r < 0.35:
-            children.append({"u": {"$ne": rng.randrange(0, size)}})
+            children.append({"u": {"$ne": rng.randrange(0, size * 8)}})
         elif r < 0.5:
             children.append({"s": {"$nin": [f"s{rng.randrange(400)}", f"t{rng.randrange(9)}"]}})
         elif r < 0.65:
