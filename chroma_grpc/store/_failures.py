@@ -74,9 +74,9 @@ WRITE_OPERATIONS = frozenset(
 def damaged_message(file: str, detail: str) -> str:
     return (
         f"The database {file} is damaged ({detail}). chroma-grpc will not use it: stop every "
-        "process using its folder, then restore the folder from a backup (`sqlite3 FILE "
-        "'.recover'` salvages what is still readable); the files under indexes/ are only a "
-        "cache of the database and cannot replace it"
+        "process using its folder, then restore the folder from a backup (`sqlite3 "
+        f"{file} .recover` salvages what is still readable); the files under indexes/ are only "
+        "a cache of the database and cannot replace it"
     )
 
 
@@ -120,7 +120,7 @@ def _translate(error: Exception, operation: str, file: str) -> ChromaError:
         if code == _SQLITE_FULL:
             return ResourceExhaustedError(disk_full_message(file, operation))
         if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
-            return DataLossError(damaged_message(file, f"{error}, seen by {operation}"))
+            return DataLossError(damaged_message(file, f"{error}, found by {operation}"))
         if code == _SQLITE_READONLY:
             return FailedPreconditionError(
                 f"{operation} cannot write to {file}: {error}. Check that the file and its "
