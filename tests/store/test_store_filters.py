@@ -186,6 +186,26 @@ def store() -> Iterator[Store]:
     s.close()
 
 
+def _fresh_collection(
+    store: Store, name: str, records: list[tuple[dict[str, Any] | None, str | None]]
+) -> tuple[str, list[str]]:
+    """An empty collection ``name`` (re)created with one record per (metadata, document)."""
+    store.create_collection(name, get_or_create=True)
+    store.delete_collection(name)
+    info, _ = store.create_collection(name)
+    ids = [f"r{i:02d}" for i in range(len(records))]
+    store.add(
+        info.id,
+        RecordBatch(
+            ids=ids,
+            embeddings=np.arange(len(records), dtype=np.float32).reshape(-1, 1),
+            metadatas=[r[0] for r in records],
+            documents=[r[1] for r in records],
+        ),
+    )
+    return info.id, ids
+
+
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -204,28 +224,16 @@ def test_sql_filters_match_the_oracle(
         validate_where(where)
     if where_document is not None:
         validate_where_document(where_document)
-    info, _ = store.create_collection("prop", get_or_create=True)
-    store.delete_collection("prop")
-    info, _ = store.create_collection("prop")
-    ids = [f"r{i:02d}" for i in range(len(records))]
-    store.add(
-        info.id,
-        RecordBatch(
-            ids=ids,
-            embeddings=np.arange(len(records), dtype=np.float32).reshape(-1, 1),
-            metadatas=[r[0] for r in records],
-            documents=[r[1] for r in records],
-        ),
-    )
+    cid, ids = _fresh_collection(store, "prop", records)
     expected = [
         i
         for i, (md, doc) in zip(ids, records, strict=True)
         if (where is None or oracle_where(where, md))
         and (where_document is None or oracle_document(where_document, doc))
     ]
-    assert store.get(info.id, where=where, where_document=where_document).ids == expected
+    assert store.get(cid, where=where, where_document=where_document).ids == expected
     hits = store.query(
-        info.id,
+        cid,
         np.zeros((1, 1), np.float32),
         n_results=20,
         where=where,
@@ -278,20 +286,9 @@ def test_wide_filters_with_repeated_keys_match_the_oracle(
     """Wide $and/$or with repeated keys exercise the rewrites (shared subqueries, merged
     equalities and inequalities); they must not change a single answer."""
     validate_where(where)
-    store.create_collection("wide", get_or_create=True)
-    store.delete_collection("wide")
-    info, _ = store.create_collection("wide")
-    ids = [f"r{i:02d}" for i in range(len(records))]
-    store.add(
-        info.id,
-        RecordBatch(
-            ids=ids,
-            embeddings=np.zeros((len(records), 1), np.float32),
-            metadatas=[r[0] for r in records],
-        ),
-    )
+    cid, ids = _fresh_collection(store, "wide", records)
     expected = [i for i, (md, _) in zip(ids, records, strict=True) if oracle_where(where, md)]
-    assert store.get(info.id, where=where).ids == expected
+    assert store.get(cid, where=where).ids == expected
 
 
 # -- 5,000 flat children (SQLite's expression depth limit is 1,000) ------------------------------
