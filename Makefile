@@ -34,10 +34,11 @@ typecheck: $(STAMP)
 test: lint typecheck
 	$(BIN)/python -m pytest
 
-# Regenerate the committed stubs from protos/ (tests fail when they are stale).
+# Regenerate the committed stubs from protos/ (tests fail when they are stale): messages and
+# grpc stubs, each with typed .pyi stubs from mypy-protobuf (its plugins live in the venv).
 protos: $(STAMP)
-	$(BIN)/python -m grpc_tools.protoc -I$(PROTO_DIR) --python_out=. --pyi_out=. \
-		--grpc_python_out=. $(PROTOS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m grpc_tools.protoc -I$(PROTO_DIR) \
+		--python_out=. --grpc_python_out=. --mypy_out=. --mypy_grpc_out=. $(PROTOS)
 
 # The peer (chromadb 0.4.24, numpy<2) lives in its own venv: it is measured, never imported by us.
 PEER_STAMP := .venv-peer/.installed

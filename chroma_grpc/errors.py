@@ -7,7 +7,8 @@ subclasses of :class:`ChromaError` so that ``except chromadb.errors.X`` code kee
     ChromaError
     ├── (store classes: InvalidArgumentError, InvalidDimensionException, DuplicateIDError,
     │    CollectionNotFoundError = NotFoundError, InvalidCollectionException,
-    │    UniqueConstraintError, AuthorizationError, ...)
+    │    UniqueConstraintError, AuthorizationError, WriteNotCommittedError,
+    │    ServerUnavailableError, ...; docs/errors.md lists them all)
     ├── IDAlreadyExistsError                       ALREADY_EXISTS
     ├── InvalidUUIDError                           INVALID_ARGUMENT
     └── InvalidHTTPVersion                         INVALID_ARGUMENT
@@ -21,6 +22,8 @@ from chroma_grpc.store.errors import (
     BatchSizeExceededError,
     ChromaError,
     CollectionNotFoundError,
+    DatabaseNotFoundError,
+    DeadlineExceededError,
     DuplicateIDError,
     ErrorCode,
     FailedPreconditionError,
@@ -31,7 +34,10 @@ from chroma_grpc.store.errors import (
     InvalidDimensionException,
     ResetNotAllowedError,
     ResourceExhaustedError,
+    ServerUnavailableError,
+    TenantNotFoundError,
     UniqueConstraintError,
+    WriteNotCommittedError,
 )
 
 __all__ = [
@@ -39,6 +45,8 @@ __all__ = [
     "BatchSizeExceededError",
     "ChromaError",
     "CollectionNotFoundError",
+    "DatabaseNotFoundError",
+    "DeadlineExceededError",
     "DuplicateIDError",
     "ERRORS_BY_REASON",
     "ErrorCode",
@@ -54,7 +62,10 @@ __all__ = [
     "NotFoundError",
     "ResetNotAllowedError",
     "ResourceExhaustedError",
+    "ServerUnavailableError",
+    "TenantNotFoundError",
     "UniqueConstraintError",
+    "WriteNotCommittedError",
 ]
 
 # chromadb 0.5+/1.x raise ``NotFoundError`` where 0.4.24 raised ``ValueError`` for a missing

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 from pathlib import Path
 
-import pytest
 from google.protobuf import descriptor
+from grpc_tools import protoc
 
+from chroma_grpc.store.errors import CLIENT_SIDE_ERRORS, ERROR_CLASSES
 from chroma_grpc.v1 import (
     collection_service_pb2,
+    errors_pb2,
     record_service_pb2,
     system_service_pb2,
     types_pb2,
@@ -17,20 +21,30 @@ from chroma_grpc.v1 import (
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_DIR = ROOT / "protos"
 STUB_DIR = ROOT / "chroma_grpc" / "v1"
-FILES = (types_pb2, system_service_pb2, collection_service_pb2, record_service_pb2)
+FILES = (types_pb2, errors_pb2, system_service_pb2, collection_service_pb2, record_service_pb2)
+
+
+def _plugin(name: str) -> str:
+    """A protoc plugin installed beside this Python (mypy-protobuf's, from the dev extras)."""
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    assert found, f"{name} not found: `pip install -e '.[dev]'` installs mypy-protobuf"
+    return found
 
 
 def test_committed_stubs_are_up_to_date(tmp_path: Path) -> None:
-    protoc = pytest.importorskip("grpc_tools.protoc")
+    """`make protos` output, typed .pyi stubs for messages and grpc stubs included."""
     protos = sorted(str(p.relative_to(PROTO_DIR)) for p in PROTO_DIR.rglob("*.proto"))
     include = Path(protoc.__file__).parent / "_proto"
     args = [
         "protoc",
         f"-I{PROTO_DIR}",
         f"-I{include}",
+        f"--plugin=protoc-gen-mypy={_plugin('protoc-gen-mypy')}",
+        f"--plugin=protoc-gen-mypy_grpc={_plugin('protoc-gen-mypy_grpc')}",
         f"--python_out={tmp_path}",
-        f"--pyi_out={tmp_path}",
         f"--grpc_python_out={tmp_path}",
+        f"--mypy_out={tmp_path}",
+        f"--mypy_grpc_out={tmp_path}",
         *protos,
     ]
     assert protoc.main(args) == 0, "protoc failed"
@@ -72,8 +86,20 @@ def test_every_enum_zero_value_is_unspecified_and_values_are_prefixed() -> None:
         for enum in _enums(module.DESCRIPTOR):
             zero = enum.values_by_number[0].name
             assert zero.endswith("_UNSPECIFIED"), f"{enum.full_name}: {zero}"
+            if enum.full_name == "chroma_grpc.v1.ErrorReason":
+                continue  # its names are the ErrorInfo reason strings (buf.yaml says so too)
             prefix = zero.removesuffix("UNSPECIFIED")
             assert all(v.name.startswith(prefix) for v in enum.values), enum.full_name
+
+
+def test_error_reason_enum_lists_every_reason_the_server_sends() -> None:
+    """Other languages branch on the enum; it must name exactly the reasons we send."""
+    sent = {cls.reason for cls in ERROR_CLASSES if cls not in CLIENT_SIDE_ERRORS}
+    documented = {v.name for v in errors_pb2.ErrorReason.DESCRIPTOR.values if v.number}
+    assert documented == sent
+    docs = (ROOT / "docs" / "errors.md").read_text(encoding="utf-8")
+    for cls in ERROR_CLASSES:
+        assert f"`{cls.reason}`" in docs and f"`{cls.__name__}`" in docs, cls
 
 
 def test_every_rpc_has_its_own_request_and_response() -> None:

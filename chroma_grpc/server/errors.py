@@ -12,7 +12,8 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import NoReturn, TypeVar
 
 import grpc
@@ -96,7 +97,23 @@ def stream_errors(
     return wrapper
 
 
-def require_uuid(value: str, field: str = "collection_id") -> str:
+@contextmanager
+def field_paths(paths: Mapping[str, str]) -> Iterator[None]:
+    """Name the field of a store error by its path in this RPC's request.
+
+    The store names its own arguments ("embeddings"); a gRPC caller needs the request field
+    ("batch.embeddings"), which goes into ErrorInfo metadata and the BadRequest violation.
+    The message stays the store's, so both transports keep one text.
+    """
+    try:
+        yield
+    except ChromaError as error:
+        if error.field is not None and error.field in paths:
+            error.field = paths[error.field]
+        raise
+
+
+def require_uuid(value: str, field: str = "collection.id") -> str:
     """``value`` unchanged if it parses as a UUID; INVALID_ARGUMENT naming ``field`` otherwise."""
     try:
         uuid.UUID(value)
