@@ -357,7 +357,9 @@ class StoreProxy:
         where_document: WhereDocument | None = None,
     ) -> int:
         check_collection_id(collection_id)
-        lookup = check_read_shape(include=None, ids=ids, where=where, where_document=where_document)
+        lookup = check_read_shape(
+            include=frozenset(), ids=ids, where=where, where_document=where_document
+        )
         request = record_service_pb2.DeleteRecordsRequest(
             collection=to_proto_ref(collection_id=collection_id), ids=lookup or []
         )

@@ -346,7 +346,9 @@ class Store:
     ) -> int:
         self._check_open()
         check_collection_id(collection_id)
-        lookup = check_read_shape(include=None, ids=ids, where=where, where_document=where_document)
+        lookup = check_read_shape(
+            include=frozenset(), ids=ids, where=where, where_document=where_document
+        )
         check_filter_values(where, where_document)
         if lookup is None and not where and not where_document:
             raise InvalidArgumentError(DELETE_NO_CRITERIA_MESSAGE)

@@ -568,9 +568,8 @@ def check_read_shape(
     offset: object = None,
 ) -> list[str] | None:
     """The shape of a get/delete/query's common arguments, in the store's order; returns the
-    lookup ids (None for no id filter)."""
-    if include is not None:
-        _check_include_shape(include)
+    lookup ids (None for no id filter). A delete has no include: it passes ``frozenset()``."""
+    _check_include_shape(include)
     _check_limit_offset_shape(limit, offset)
     lookup = check_lookup_shape(ids)
     if where:
@@ -664,7 +663,8 @@ def documents_to_embed(batch: RecordBatch, *, can_embed: bool, is_update: bool) 
     """
     if batch.embeddings is not None:
         return None
-    if batch.documents is None:
+    if batch.documents is None or all(document is None for document in batch.documents):
+        # a column of Nones says no more than no column (and the wire cannot tell them apart)
         if is_update:
             return None
         raise InvalidArgumentError(
