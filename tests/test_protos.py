@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from google.protobuf import descriptor
 from grpc_tools import protoc
 
@@ -20,6 +22,8 @@ from chroma_grpc.v1 import (
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_DIR = ROOT / "protos"
+BUF = ROOT / "node_modules" / ".bin" / "buf"
+TAGGED_CONTRACT = PROTO_DIR / "tagged-contract.binpb"
 STUB_DIR = ROOT / "chroma_grpc" / "v1"
 FILES = (types_pb2, errors_pb2, system_service_pb2, collection_service_pb2, record_service_pb2)
 
@@ -112,3 +116,37 @@ def test_every_rpc_has_its_own_request_and_response() -> None:
                 assert method.output_type.name == f"{method.name}Response", method.full_name
                 assert method.input_type.name not in seen
                 seen.add(method.input_type.name)
+
+
+def buf(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """Run the buf that `make test` installs from package-lock.json (npm @bufbuild/buf)."""
+    if not BUF.exists():
+        pytest.fail(f"{BUF} is missing: run `make test` (or `npm ci` in {ROOT}) to install buf")
+    return subprocess.run(
+        [str(BUF), *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_buf_lint() -> None:
+    """buf's STANDARD rules (buf.yaml), which the conventions above only sample."""
+    done = buf("lint")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_no_breaking_change_since_the_tagged_contract() -> None:
+    """Clients built against the last tagged contract keep working (buf's FILE rules)."""
+    done = buf("breaking", "--against", str(TAGGED_CONTRACT.relative_to(ROOT)))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_breaking_check_would_see_a_break(tmp_path: Path) -> None:
+    """The check is live: a copy of protos/ with one field's type changed fails it."""
+    copy = tmp_path / "protos"
+    shutil.copytree(PROTO_DIR, copy, ignore=shutil.ignore_patterns("*.binpb"))
+    record_service = copy / "chroma_grpc" / "v1" / "record_service.proto"
+    text = record_service.read_text(encoding="utf-8")
+    assert "optional uint32 limit = 2;" in text
+    record_service.write_text(text.replace("optional uint32 limit", "optional uint64 limit"))
+    (tmp_path / "buf.yaml").write_text((ROOT / "buf.yaml").read_text(encoding="utf-8"))
+    done = buf("breaking", "--against", str(TAGGED_CONTRACT), cwd=tmp_path)
+    assert done.returncode != 0 and "changed type" in done.stdout, done.stdout + done.stderr
