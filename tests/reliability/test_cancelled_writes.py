@@ -171,14 +171,14 @@ def _cut_off(
     future = stub.AddRecords.future(requests(), timeout=30)
     if cancel:
         time.sleep(rng.uniform(0, 0.03))
-        future.cancel()
+        future.cancel()  # type: ignore[no-untyped-call]  # grpc-stubs leaves it untyped
         held.set()
     try:
         future.result()
     except grpc.FutureCancelledError:
         return "CANCELLED"
     except grpc.RpcError as error:
-        return str(error.code().name)  # type: ignore[attr-defined]
+        return str(error.code().name)
     return "OK"
 
 
