@@ -121,7 +121,8 @@ def _numeric_array(embeddings: Any) -> Vectors | None:
         embeddings = embeddings.reshape(1, -1)
     if embeddings.ndim != 2 or embeddings.shape[0] == 0 or embeddings.shape[1] == 0:
         return None
-    return np.ascontiguousarray(embeddings, dtype=np.float32)
+    with np.errstate(over="ignore"):  # beyond float32 becomes inf, which the store refuses
+        return np.ascontiguousarray(embeddings, dtype=np.float32)
 
 
 def _validate_ids(ids: Any) -> IDs:

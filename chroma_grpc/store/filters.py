@@ -27,7 +27,9 @@ __all__ = [
     "INT64_MIN",
     "MAX_FILTER_DEPTH",
     "check_where_document_shape",
+    "check_where_document_values",
     "check_where_shape",
+    "check_where_values",
     "compile_where",
     "compile_where_document",
     "filter_too_deep",
@@ -97,7 +99,7 @@ def _carried(operand: object) -> bool:
 def validate_where(where: Where) -> None:
     """Raise InvalidArgumentError (a ValueError) with Chroma's message if ``where`` is malformed."""
     check_where_shape(where)
-    _check_where_operands(where)
+    check_where_values(where)
 
 
 def check_where_shape(where: object, levels: int = 0) -> None:
@@ -173,11 +175,12 @@ def _check_operator_expression_shape(expr: Mapping[Any, Any]) -> None:
     _check_int_range(operand)
 
 
-def _check_where_operands(where: Mapping[str, Any]) -> None:
+def check_where_values(where: Mapping[str, Any]) -> None:
+    """The operand rules of a ``where`` whose shape passed."""
     ((key, value),) = where.items()
     if key in ("$and", "$or"):
         for child in value:
-            _check_where_operands(child)
+            check_where_values(child)
         return
     if not isinstance(value, Mapping):
         return
@@ -217,7 +220,7 @@ def _bad_list_operand(operand: object) -> InvalidArgumentError:
 def validate_where_document(where_document: WhereDocument) -> None:
     """Raise InvalidArgumentError with Chroma's message if ``where_document`` is malformed."""
     check_where_document_shape(where_document)
-    _check_document_operands(where_document)
+    check_where_document_values(where_document)
 
 
 def check_where_document_shape(where_document: object, levels: int = 0) -> None:
@@ -263,11 +266,12 @@ def check_where_document_shape(where_document: object, levels: int = 0) -> None:
         )
 
 
-def _check_document_operands(where_document: Mapping[str, Any]) -> None:
+def check_where_document_values(where_document: Mapping[str, Any]) -> None:
+    """The operand rules of a ``where_document`` whose shape passed."""
     ((operator, operand),) = where_document.items()
     if operator in ("$and", "$or"):
         for child in operand:
-            _check_document_operands(child)
+            check_where_document_values(child)
     elif not operand:
         raise InvalidArgumentError(
             f"Expected where document operand value for operator {operator} to be a non-empty str",

@@ -64,20 +64,19 @@ from chroma_grpc.store.validation import (
     NAME_OR_ID_MESSAGE,
     RESET_NOT_ALLOWED_MESSAGE,
     check_collection_id,
+    check_collection_metadata_values,
     check_collection_name_shape,
     check_embeddings_values,
-    check_filter_values,
     check_lookup_name_shape,
     check_metadata_shape,
     check_query_inputs_shape,
     check_query_texts_values,
     check_read_shape,
+    check_read_values,
     collection_not_found_message,
     documents_to_embed,
     validate_batch,
-    validate_collection_metadata,
     validate_collection_name,
-    validate_include,
     validate_limit_offset,
     validate_n_results,
 )
@@ -211,10 +210,10 @@ class Store:
     ) -> tuple[CollectionInfo, bool]:
         self._check_open()
         check_collection_name_shape(name)
-        if metadata is not None:
-            check_metadata_shape(metadata)
+        checked = None if metadata is None else dict(check_metadata_shape(metadata))
         validate_collection_name(name)
-        checked = None if metadata is None else validate_collection_metadata(metadata)
+        if checked is not None:
+            check_collection_metadata_values(checked)
         with self._catalog_lock, self._db.atomic() as conn:
             existing = _catalog.by_name(conn, name)
             if existing is None:
@@ -263,13 +262,11 @@ class Store:
         check_collection_id(collection_id)
         if name is not None:
             check_collection_name_shape(name)
-        if metadata is not None:
-            check_metadata_shape(metadata)
+        checked = None if metadata is None else dict(check_metadata_shape(metadata))
         if name is not None:
             validate_collection_name(name)
-        checked = None
-        if metadata is not None:
-            checked = validate_collection_metadata(metadata)
+        if checked is not None:
+            check_collection_metadata_values(checked)
             if "hnsw:space" in checked:
                 raise InvalidArgumentError(CHANGE_SPACE_MESSAGE, field="metadata")
         with self._catalog_lock, self._lock_for(collection_id).write():
@@ -349,7 +346,9 @@ class Store:
         lookup = check_read_shape(
             include=frozenset(), ids=ids, where=where, where_document=where_document
         )
-        check_filter_values(where, where_document)
+        check_read_values(
+            include=frozenset(), allow_distances=False, where=where, where_document=where_document
+        )
         if lookup is None and not where and not where_document:
             raise InvalidArgumentError(DELETE_NO_CRITERIA_MESSAGE)
         with self._lock_for(collection_id).write():
@@ -402,9 +401,14 @@ class Store:
             limit=limit,
             offset=offset,
         )
-        columns = validate_include(include, allow_distances=False)
-        sql_limit, sql_offset = validate_limit_offset(limit, offset)
-        check_filter_values(where, where_document)
+        columns, sql_limit, sql_offset = check_read_values(
+            include=include,
+            allow_distances=False,
+            where=where,
+            where_document=where_document,
+            limit=limit,
+            offset=offset,
+        )
         row = self._require(collection_id)
         with self._db.reading() as conn:
             rows = _reads.select(
@@ -444,8 +448,9 @@ class Store:
         queries, texts = check_query_inputs_shape(query_embeddings, query_texts)
         k = validate_n_results(n_results, self._limits)
         check_read_shape(include=include, where=where, where_document=where_document)
-        columns = validate_include(include, allow_distances=True)
-        check_filter_values(where, where_document)
+        columns, _, _ = check_read_values(
+            include=include, allow_distances=True, where=where, where_document=where_document
+        )
         if texts is not None:
             check_query_texts_values(texts)
             queries = embed_texts(texts, self._embedder, field="query_texts")

@@ -45,9 +45,9 @@ from chroma_grpc.store.filters import (
     INT64_MAX,
     INT64_MIN,
     check_where_document_shape,
+    check_where_document_values,
     check_where_shape,
-    validate_where,
-    validate_where_document,
+    check_where_values,
     value_kind,
 )
 from chroma_grpc.store.types import (
@@ -73,9 +73,11 @@ __all__ = [
     "check_batch_shape",
     "check_batch_values",
     "check_collection_id",
+    "check_collection_metadata_values",
     "check_lookup_shape",
     "check_query_embeddings_shape",
     "check_read_shape",
+    "check_read_values",
     "collection_not_found_message",
     "length_mismatch",
     "validate_batch",
@@ -244,13 +246,19 @@ def _invalid_hnsw(key: str, value: object, expected: str) -> InvalidArgumentErro
     )
 
 
-def validate_collection_metadata(metadata: object) -> dict[str, MetadataValue]:
-    """Record-metadata rules plus the ``hnsw:*`` keys Chroma understands, each in range."""
-    checked = validate_metadata(metadata)
-    for key, value in checked.items():
+def check_collection_metadata_values(metadata: Mapping[str, Any]) -> None:
+    """Record-metadata value rules plus the ``hnsw:*`` keys Chroma understands, each in range."""
+    check_metadata_values(metadata)
+    for key, value in metadata.items():
         if key.startswith("hnsw:"):
             _check_hnsw_parameter(key, value)
-    return checked
+
+
+def validate_collection_metadata(metadata: object) -> dict[str, MetadataValue]:
+    """Every rule of a collection's metadata: shape, then values; returns a plain dict."""
+    checked = check_metadata_shape(metadata)
+    check_collection_metadata_values(checked)
+    return dict(checked)
 
 
 # -- metadata -------------------------------------------------------------------------------
@@ -402,7 +410,8 @@ def check_embeddings_shape(embeddings: object, *, field: str = "embeddings") -> 
             "embedding at pos 0",
             field=field,
         )
-    return np.ascontiguousarray(array, dtype=np.float32)
+    with np.errstate(over="ignore"):  # a value beyond float32 becomes inf: the value rules say so
+        return np.ascontiguousarray(array, dtype=np.float32)
 
 
 def check_embeddings_values(vectors: Vectors, limits: StoreLimits, *, field: str) -> None:
@@ -528,9 +537,13 @@ def validate_include(include: object, *, allow_distances: bool) -> frozenset[str
     """Chroma's ``validate_include``: a list of known fields, ``distances`` for queries only;
     ``data`` is accepted (the client API loads it from the uris)."""
     checked = _check_include_shape(include)
-    if not allow_distances and "distances" in checked:
-        raise _bad_include_item("distances", allow_distances=False)
+    _check_include_values(checked, allow_distances=allow_distances)
     return frozenset(checked)
+
+
+def _check_include_values(include: Collection[str], *, allow_distances: bool) -> None:
+    if not allow_distances and "distances" in include:
+        raise _bad_include_item("distances", allow_distances=False)
 
 
 def _check_limit_offset_shape(limit: object, offset: object) -> None:
@@ -550,6 +563,10 @@ def _check_limit_offset_shape(limit: object, offset: object) -> None:
 def validate_limit_offset(limit: object, offset: object) -> tuple[int, int]:
     """Returns SQL ``(limit, offset)``; limit None or 0 means no limit (-1 in SQLite)."""
     _check_limit_offset_shape(limit, offset)
+    return _check_limit_offset_values(limit, offset)
+
+
+def _check_limit_offset_values(limit: object, offset: object) -> tuple[int, int]:
     for name, value in (("limit", limit), ("offset", offset)):
         if isinstance(value, int) and value < 0:
             raise InvalidArgumentError(f"{name.capitalize()} cannot be negative", field=name)
@@ -579,12 +596,24 @@ def check_read_shape(
     return lookup
 
 
-def check_filter_values(where: Where | None, where_document: WhereDocument | None) -> None:
-    """The filters' value rules, after their shape passed (re-checking the shape is cheap)."""
+def check_read_values(
+    *,
+    include: Collection[str],
+    allow_distances: bool,
+    where: Where | None = None,
+    where_document: WhereDocument | None = None,
+    limit: object = None,
+    offset: object = None,
+) -> tuple[frozenset[str], int, int]:
+    """The value rules of arguments whose shape :func:`check_read_shape` passed; returns the
+    include set and the SQL ``(limit, offset)``."""
+    _check_include_values(include, allow_distances=allow_distances)
+    sql_limit, sql_offset = _check_limit_offset_values(limit, offset)
     if where:
-        validate_where(where)
+        check_where_values(where)
     if where_document:
-        validate_where_document(where_document)
+        check_where_document_values(where_document)
+    return frozenset(include), sql_limit, sql_offset
 
 
 # -- queries --------------------------------------------------------------------------------
