@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -43,6 +44,22 @@ def check_alive(context: grpc.ServicerContext, before: str) -> None:
     if not _ended(context):
         return
     raise RpcEnded(before)
+
+
+def wait_until_ended(context: grpc.ServicerContext, before: str, seconds: float) -> None:
+    """Raise :class:`RpcEnded` if the call turns out to be over within ``seconds``.
+
+    grpcio's sync server ends a request stream the same way whether the client half-closed it
+    or cancelled it (or its deadline passed), and ``is_active()`` can lag the cancel by a few
+    milliseconds. An error path that wants the real cause (to answer, log and count the status
+    the client saw) waits this briefly for it.
+    """
+    end = time.monotonic() + seconds
+    while True:
+        check_alive(context, before)
+        if time.monotonic() >= end:
+            return
+        time.sleep(0.005)
 
 
 def _ended(context: grpc.ServicerContext) -> bool:

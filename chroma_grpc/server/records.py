@@ -14,7 +14,13 @@ from typing import Protocol, Union
 import grpc
 
 from chroma_grpc.server._addressing import record_collection_id
-from chroma_grpc.server.errors import check_alive, field_paths, stream_errors, unary_errors
+from chroma_grpc.server.errors import (
+    check_alive,
+    field_paths,
+    stream_errors,
+    unary_errors,
+    wait_until_ended,
+)
 from chroma_grpc.store.api import StoreAPI
 from chroma_grpc.store.errors import InvalidArgumentError, ResourceExhaustedError
 from chroma_grpc.store.types import (
@@ -43,6 +49,8 @@ from chroma_grpc.wire.write_stream import CommittedWrite, WriteRequest, WriteStr
 DEFAULT_N_RESULTS = 10
 DEFAULT_PEEK_LIMIT = 10
 DEFAULT_MAX_SEND_BYTES = 64 * 1024 * 1024
+# How long a stream that ended without commit waits for grpcio to show a cancel or deadline.
+NOT_COMMITTED_GRACE_S = 0.1
 
 # The store names its arguments; these are the same fields' paths in the requests.
 WRITE_FIELDS = {
@@ -90,8 +98,12 @@ class RecordServicer(record_service_pb2_grpc.RecordServiceServicer):
         for request in requests:
             check_alive(context, "reading the next message")
             reader.feed(request)
-        write = reader.finish()
+        if not reader.committed:
+            # Not written either way; but if a cancel or deadline ended the stream (grpcio's
+            # sync server ends it as if complete), answer with that, not ABORTED.
+            wait_until_ended(context, "writing", NOT_COMMITTED_GRACE_S)
         check_alive(context, "writing")
+        write = reader.finish()
         return record_collection_id(self._store, write.collection), write
 
     @unary_errors

@@ -93,6 +93,11 @@ class WriteStreamReader:
         self._decoder.add(request.batch)
         self._committed = request.commit
 
+    @property
+    def committed(self) -> bool:
+        """Whether the last message so far said commit."""
+        return self._committed
+
     def finish(self) -> CommittedWrite:
         """The stream ended: what to apply, or WriteNotCommittedError when it must not be."""
         if not self._committed or self._collection is None:
