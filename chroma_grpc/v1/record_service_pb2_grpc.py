@@ -31,10 +31,11 @@ class RecordServiceStub:
     Writes are client streams that commit explicitly: the first message names the collection,
     data chunks of a few MB follow (the first and last messages may carry data too), and the
     LAST message sets `commit: true`. Only then is the whole stream applied, as one atomic write,
-    and answered. A stream that ends without a commit message (a client that cancels, dies or
-    times out, or forgets the flag) writes nothing and gets ABORTED (reason
-    WRITE_NOT_COMMITTED); a message after the commit message is INVALID_ARGUMENT. A write whose
-    commit message was sent may be applied even if the client cancels before the reply arrives.
+    and answered. A stream that ends without a commit message writes nothing: a client that
+    cancels, dies or times out gets CANCELLED / DEADLINE_EXCEEDED as usual, one that ends the
+    stream without the flag gets ABORTED (reason WRITE_NOT_COMMITTED). A message after the commit
+    message is INVALID_ARGUMENT. A write whose commit message was sent may be applied even if the
+    client cancels before the reply arrives.
     """
 
     def __init__(self, channel):
@@ -91,10 +92,11 @@ class RecordServiceServicer:
     Writes are client streams that commit explicitly: the first message names the collection,
     data chunks of a few MB follow (the first and last messages may carry data too), and the
     LAST message sets `commit: true`. Only then is the whole stream applied, as one atomic write,
-    and answered. A stream that ends without a commit message (a client that cancels, dies or
-    times out, or forgets the flag) writes nothing and gets ABORTED (reason
-    WRITE_NOT_COMMITTED); a message after the commit message is INVALID_ARGUMENT. A write whose
-    commit message was sent may be applied even if the client cancels before the reply arrives.
+    and answered. A stream that ends without a commit message writes nothing: a client that
+    cancels, dies or times out gets CANCELLED / DEADLINE_EXCEEDED as usual, one that ends the
+    stream without the flag gets ABORTED (reason WRITE_NOT_COMMITTED). A message after the commit
+    message is INVALID_ARGUMENT. A write whose commit message was sent may be applied even if the
+    client cancels before the reply arrives.
     """
 
     def AddRecords(self, request_iterator, context):
@@ -210,10 +212,11 @@ class RecordService:
     Writes are client streams that commit explicitly: the first message names the collection,
     data chunks of a few MB follow (the first and last messages may carry data too), and the
     LAST message sets `commit: true`. Only then is the whole stream applied, as one atomic write,
-    and answered. A stream that ends without a commit message (a client that cancels, dies or
-    times out, or forgets the flag) writes nothing and gets ABORTED (reason
-    WRITE_NOT_COMMITTED); a message after the commit message is INVALID_ARGUMENT. A write whose
-    commit message was sent may be applied even if the client cancels before the reply arrives.
+    and answered. A stream that ends without a commit message writes nothing: a client that
+    cancels, dies or times out gets CANCELLED / DEADLINE_EXCEEDED as usual, one that ends the
+    stream without the flag gets ABORTED (reason WRITE_NOT_COMMITTED). A message after the commit
+    message is INVALID_ARGUMENT. A write whose commit message was sent may be applied even if the
+    client cancels before the reply arrives.
     """
 
     @staticmethod
