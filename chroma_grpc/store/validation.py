@@ -66,6 +66,7 @@ __all__ = [
     "DELETE_NO_CRITERIA_MESSAGE",
     "HNSW_PARAMETERS",
     "NAME_OR_ID_MESSAGE",
+    "NO_EMBEDDER_MESSAGE",
     "RESERVED_DOCUMENT_KEY",
     "RESET_NOT_ALLOWED_MESSAGE",
     "SERVER_UNREACHABLE_MESSAGE",
@@ -74,20 +75,24 @@ __all__ = [
     "check_batch_values",
     "check_collection_id",
     "check_collection_metadata_values",
-    "check_lookup_shape",
-    "check_query_embeddings_shape",
+    "check_collection_name_shape",
+    "check_embeddings_shape",
+    "check_embeddings_values",
+    "check_lookup_name_shape",
+    "check_metadata_shape",
+    "check_metadata_values",
+    "check_query_inputs_shape",
+    "check_query_texts_values",
     "check_read_shape",
     "check_read_values",
     "collection_not_found_message",
+    "documents_to_embed",
     "length_mismatch",
     "validate_batch",
-    "validate_collection_metadata",
     "validate_collection_name",
-    "validate_embeddings",
     "validate_ids",
     "validate_include",
     "validate_limit_offset",
-    "validate_lookup_ids",
     "validate_metadata",
     "validate_n_results",
     "validate_scope",
@@ -122,7 +127,9 @@ def length_mismatch(column: str, count: int, ids: int) -> InvalidArgumentError:
     )
 
 
-def batch_size_exceeded(count: int, max_batch_size: int, *, field: str = "ids") -> Exception:
+def batch_size_exceeded(
+    count: int, max_batch_size: int, *, field: str = "ids"
+) -> BatchSizeExceededError:
     """More records in one write than the store takes, and how to stay under the limit."""
     return BatchSizeExceededError(
         f"Batch size {count} exceeds maximum batch size {max_batch_size}; split the records "
@@ -254,13 +261,6 @@ def check_collection_metadata_values(metadata: Mapping[str, Any]) -> None:
             _check_hnsw_parameter(key, value)
 
 
-def validate_collection_metadata(metadata: object) -> dict[str, MetadataValue]:
-    """Every rule of a collection's metadata: shape, then values; returns a plain dict."""
-    checked = check_metadata_shape(metadata)
-    check_collection_metadata_values(checked)
-    return dict(checked)
-
-
 # -- metadata -------------------------------------------------------------------------------
 
 
@@ -368,7 +368,7 @@ def validate_ids(ids: object) -> list[str]:
     return checked
 
 
-def check_lookup_shape(ids: object) -> list[str] | None:
+def _check_lookup_shape(ids: object) -> list[str] | None:
     """ids for get/delete: None or [] means no id filter; duplicates are harmless."""
     if ids is None:
         return None
@@ -377,9 +377,6 @@ def check_lookup_shape(ids: object) -> list[str] | None:
     if not all(isinstance(i, str) for i in ids):
         raise InvalidArgumentError(f"Expected IDs to be a list of str, got {ids}", field="ids")
     return list(ids) or None
-
-
-validate_lookup_ids = check_lookup_shape  # lookups have no value rules
 
 
 # -- embeddings -----------------------------------------------------------------------------
@@ -434,15 +431,6 @@ def check_embeddings_values(vectors: Vectors, limits: StoreLimits, *, field: str
             f"Expected {field} to contain only finite values, got NaN or infinity at pos {pos}",
             field=field,
         )
-
-
-def validate_embeddings(
-    embeddings: object, limits: StoreLimits, *, field: str = "embeddings"
-) -> Vectors:
-    """Vectors for a store call: shape, then values; returned as float32 (no copy if already)."""
-    vectors = check_embeddings_shape(embeddings, field=field)
-    check_embeddings_values(vectors, limits, field=field)
-    return vectors
 
 
 # -- write batches --------------------------------------------------------------------------
@@ -588,7 +576,7 @@ def check_read_shape(
     lookup ids (None for no id filter). A delete has no include: it passes ``frozenset()``."""
     _check_include_shape(include)
     _check_limit_offset_shape(limit, offset)
-    lookup = check_lookup_shape(ids)
+    lookup = _check_lookup_shape(ids)
     if where:
         check_where_shape(where)
     if where_document:
@@ -660,11 +648,7 @@ def check_query_inputs_shape(
                 f"Expected query_texts to be a list of str, got {query_texts}", field="query_texts"
             )
         return None, list(query_texts)
-    return check_query_embeddings_shape(query_embeddings), None
-
-
-def check_query_embeddings_shape(query_embeddings: object) -> Vectors:
-    return check_embeddings_shape(query_embeddings, field="query_embeddings")
+    return check_embeddings_shape(query_embeddings, field="query_embeddings"), None
 
 
 def check_query_texts_values(texts: Sequence[str]) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from chroma_grpc.store.errors import InvalidArgumentError
 from chroma_grpc.store.types import StoreLimits
-from chroma_grpc.store.validation import check_embeddings_shape, validate_embeddings
+from chroma_grpc.store.validation import check_embeddings_shape, check_embeddings_values
 from chroma_grpc.v1 import types_pb2
 from chroma_grpc.wire.vectors import from_proto_vectors, to_proto_vectors
 
@@ -88,7 +88,7 @@ def test_non_finite_values_cross_the_wire_and_the_store_rejects_them(bad: float)
     decoded = decode(to_proto_vectors(vectors))
     assert not np.isfinite(decoded[1, 1])
     with pytest.raises(InvalidArgumentError, match="finite values, got NaN or infinity at pos 1"):
-        validate_embeddings(decoded, StoreLimits())
+        check_embeddings_values(decoded, StoreLimits(), field="embeddings")
 
 
 def test_what_the_wire_cannot_carry_fails_the_shape_check() -> None:
