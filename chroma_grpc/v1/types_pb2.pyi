@@ -403,9 +403,8 @@ Global___WhereChildren: _TypeAlias = WhereChildren  # noqa: Y015
 
 @_typing.final
 class FieldCondition(_message.Message):
-    """One comparison on one metadata key. `value` for EQ..LTE; `values` (non-empty, one type) for
-    IN / NIN. (`values` is a repeated field, which a oneof cannot hold; setting both, or the one
-    the operator does not take, is INVALID_ARGUMENT.)
+    """One comparison on one metadata key: {"key": "year", "operator": "COMPARISON_OPERATOR_IN",
+    "values": {"values": [{"int_value": 2022}, {"int_value": 2024}]}}.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -419,22 +418,46 @@ class FieldCondition(_message.Message):
     @_builtins.property
     def value(self) -> Global___MetadataValue: ...
     @_builtins.property
-    def values(self) -> _containers.RepeatedCompositeFieldContainer[Global___MetadataValue]: ...
+    def values(self) -> Global___MetadataValues: ...
     def __init__(
         self,
         *,
         key: _builtins.str = ...,
         operator: Global___ComparisonOperator.ValueType = ...,
         value: Global___MetadataValue | None = ...,
+        values: Global___MetadataValues | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["operand", b"operand", "value", b"value", "values", b"values"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "operand", b"operand", "operator", b"operator", "value", b"value", "values", b"values"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_operand: _TypeAlias = _typing.Literal["value", "values"]  # noqa: Y015
+    _WhichOneofArgType_operand: _TypeAlias = _typing.Literal["operand", b"operand"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_operand) -> _WhichOneofReturnType_operand | None: ...
+
+Global___FieldCondition: _TypeAlias = FieldCondition  # noqa: Y015
+
+@_typing.final
+class MetadataValues(_message.Message):
+    """A list of metadata values: the operand of IN / NIN."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VALUES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def values(self) -> _containers.RepeatedCompositeFieldContainer[Global___MetadataValue]: ...
+    def __init__(
+        self,
+        *,
         values: _abc.Iterable[Global___MetadataValue] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "operator", b"operator", "value", b"value", "values", b"values"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["values", b"values"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___FieldCondition: _TypeAlias = FieldCondition  # noqa: Y015
+Global___MetadataValues: _TypeAlias = MetadataValues  # noqa: Y015
 
 @_typing.final
 class WhereDocument(_message.Message):

@@ -58,7 +58,7 @@ def to_proto_where(where: Where) -> types_pb2.Where:
     op, value = next(iter(operand.items())) if isinstance(operand, Mapping) else ("$eq", operand)
     condition = types_pb2.FieldCondition(key=key, operator=_CMP_OPS[op])
     if isinstance(value, list):
-        condition.values.extend(to_proto_value(v) for v in value)
+        condition.values.values.extend(to_proto_value(v) for v in value)
     else:
         condition.value.CopyFrom(to_proto_value(value))
     return types_pb2.Where(condition=condition)
@@ -115,24 +115,24 @@ def _condition(condition: types_pb2.FieldCondition, field: str) -> dict[str, Any
             f"{field}.key: required; name the metadata key to compare", field=f"{field}.key"
         )
     op = _enum(_CMP_NAMES, condition.operator, f"{field}.operator", "COMPARISON_OPERATOR")
-    has_value = condition.HasField("value")
-    if has_value and condition.values:
+    which = condition.WhichOneof("operand")
+    if which is None:
+        wanted = "values" if op in _LIST_OPS else "value"
         raise InvalidArgumentError(
-            f"{field}.values: set `value` or `values`, not both", field=f"{field}.values"
+            f"{field}.{wanted}: required for {op}", field=f"{field}.{wanted}"
         )
-    if op in _LIST_OPS and has_value:
+    if which == "value" and op in _LIST_OPS:
         raise InvalidArgumentError(
             f"{field}.value: {op} takes `values`, not `value`", field=f"{field}.value"
         )
-    if op in _LIST_OPS or condition.values:
-        operand: Any = [
-            from_proto_value(value, field=f"{field}.values[{i}]")
-            for i, value in enumerate(condition.values)
+    operand: Any = (
+        from_proto_value(condition.value, field=f"{field}.value")
+        if which == "value"
+        else [
+            from_proto_value(value, field=f"{field}.values.values[{i}]")
+            for i, value in enumerate(condition.values.values)
         ]
-    elif has_value:
-        operand = from_proto_value(condition.value, field=f"{field}.value")
-    else:
-        raise InvalidArgumentError(f"{field}.value: required for {op}", field=f"{field}.value")
+    )
     return {condition.key: {op: operand}}
 
 

@@ -240,6 +240,23 @@ def cases(stubs: Stubs, cid: str) -> dict[str, tuple[Callable[[], Any], grpc.Sta
                 )
             ),
             invalid,
+            "where.condition.values",
+            "INVALID_ARGUMENT",
+        ),
+        "in with an empty list": (
+            lambda: stubs.records.DeleteRecords(
+                rpb.DeleteRecordsRequest(
+                    collection=ref(cid),
+                    where=types_pb2.Where(
+                        condition=types_pb2.FieldCondition(
+                            key="n",
+                            operator=types_pb2.COMPARISON_OPERATOR_IN,
+                            values=types_pb2.MetadataValues(),
+                        )
+                    ),
+                )
+            ),
+            invalid,
             "non-empty list",
             "INVALID_ARGUMENT",
         ),

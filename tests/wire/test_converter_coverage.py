@@ -88,6 +88,7 @@ CONVERTERS: dict[str, Callable[[], None]] = {
     "Where": where,
     "WhereChildren": where,
     "FieldCondition": where,
+    "MetadataValues": where,
     "WhereDocument": where_document,
     "WhereDocumentChildren": where_document,
     "DocumentCondition": where_document,

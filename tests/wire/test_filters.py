@@ -115,7 +115,12 @@ def cond(**kwargs: Any) -> types_pb2.Where:
     return types_pb2.Where(condition=types_pb2.FieldCondition(**kwargs))
 
 
+def LIST(*values: types_pb2.MetadataValue) -> types_pb2.MetadataValues:  # noqa: N802
+    return types_pb2.MetadataValues(values=values)
+
+
 INT = types_pb2.MetadataValue(int_value=1)
+MISSING = types_pb2.MetadataValue()
 STR = types_pb2.MetadataValue(string_value="a")
 EQ = types_pb2.COMPARISON_OPERATOR_EQ
 IN = types_pb2.COMPARISON_OPERATOR_IN
@@ -130,9 +135,9 @@ AND = types_pb2.BOOLEAN_OPERATOR_AND
         (cond(key="a", operator=99, value=INT), "where.condition.operator"),
         (cond(key="a", operator=EQ), "where.condition.value"),
         (cond(key="a", operator=EQ, value=types_pb2.MetadataValue()), "where.condition.value"),
-        (cond(key="a", operator=EQ, value=INT, values=[INT]), "where.condition.values"),
+        (cond(key="a", operator=IN), "where.condition.values"),
         (cond(key="a", operator=IN, value=INT), "where.condition.value"),
-        (cond(key="a", operator=IN, value=INT, values=[INT]), "where.condition.values"),
+        (cond(key="a", operator=IN, values=LIST(INT, MISSING)), "where.condition.values.values[1]"),
         (
             types_pb2.Where(
                 children=types_pb2.WhereChildren(
@@ -239,13 +244,13 @@ ONE = cond(key="a", operator=EQ, value=INT)
 @pytest.mark.parametrize(
     ("tree", "decoded", "message"),
     [
-        (cond(key="a", operator=IN), {"a": {"$in": []}}, "non-empty list"),
+        (cond(key="a", operator=IN, values=LIST()), {"a": {"$in": []}}, "non-empty list"),
         (
-            cond(key="a", operator=IN, values=[INT, STR]),
+            cond(key="a", operator=IN, values=LIST(INT, STR)),
             {"a": {"$in": [1, "a"]}},
             "all values to be of the same type",
         ),
-        (cond(key="a", operator=EQ, values=[INT]), {"a": {"$eq": [1]}}, r"only \$in and \$nin"),
+        (cond(key="a", operator=EQ, values=LIST(INT)), {"a": {"$eq": [1]}}, r"only \$in and \$nin"),
         (cond(key="a", operator=types_pb2.COMPARISON_OPERATOR_GT, value=STR), None, "int or a"),
         (
             types_pb2.Where(children=types_pb2.WhereChildren(operator=AND, children=[ONE])),
@@ -313,3 +318,10 @@ def test_a_wide_filter_is_not_a_deep_one() -> None:
     wide = {"$or": [{"k": i} for i in range(5000)]}
     validate_where(wide)
     assert from_proto_where(to_proto_where(wide)) == explicit(wide)
+
+
+def test_value_and_values_are_a_oneof() -> None:
+    condition = types_pb2.FieldCondition(key="a", operator=IN, value=INT)
+    condition.values.values.append(INT)
+    assert condition.WhichOneof("operand") == "values" and not condition.HasField("value")
+    assert from_proto_where(types_pb2.Where(condition=condition)) == {"a": {"$in": [1]}}
