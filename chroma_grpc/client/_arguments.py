@@ -21,9 +21,9 @@ from chroma_grpc.store.types import ResultField, ResultFields, Vectors
 from chroma_grpc.store.validation import (
     length_mismatch,
     validate_ids,
+    validate_include,
     validate_metadata,
 )
-from chroma_grpc.store.validation import validate_include as _validate_include
 
 __all__ = [
     "EmbeddingSet",
@@ -33,7 +33,7 @@ __all__ = [
     "validate_collection_metadata_argument",
     "validate_embedding_set",
     "validate_embeddings",
-    "validate_include",
+    "validate_include_list",
     "validate_lookup_ids",
     "validate_strings",
 ]
@@ -165,11 +165,11 @@ def validate_strings(values: Any, what: str) -> list[str | None]:
     return cast(list[str | None], values)
 
 
-def validate_include(include: Any, *, allow_distances: bool) -> Include:
-    """chromadb's include: a list of known fields; ``distances`` only for query."""
+def validate_include_list(include: Any, *, allow_distances: bool) -> Include:
+    """chromadb's include argument: a *list* of known fields; ``distances`` only for query."""
     if not isinstance(include, list):
         raise InvalidArgumentError(f"Expected include to be a list, got {include}")
-    _validate_include(include, allow_distances=allow_distances)
+    validate_include(include, allow_distances=allow_distances)
     return cast(Include, list(include))
 
 

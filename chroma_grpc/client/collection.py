@@ -198,7 +198,7 @@ class Collection:
         valid_where = _filter(where, validate_where)
         valid_where_document = _filter(where_document, validate_where_document)
         valid_ids = v.validate_lookup_ids(ids)
-        valid_include = v.validate_include(include, allow_distances=False)
+        valid_include = v.validate_include_list(include, allow_distances=False)
         if "data" in valid_include and self._data_loader is None:
             raise InvalidArgumentError(NO_DATA_LOADER)
         validate_limit_offset(limit, offset)
@@ -259,7 +259,7 @@ class Collection:
         texts = v.maybe_cast_one_to_many(query_texts, str)
         images = None if query_images is None else v.cast_images(query_images)
         uris = v.maybe_cast_one_to_many(query_uris, str)
-        valid_include = v.validate_include(include, allow_distances=True)
+        valid_include = v.validate_include_list(include, allow_distances=True)
         n = validate_n_results(n_results)
         if embeddings is None and texts is not None and self._server_embeds():
             results = self._store.query(
