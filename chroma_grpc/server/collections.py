@@ -114,7 +114,7 @@ class CollectionServicer(collection_service_pb2_grpc.CollectionServiceServicer):
         self, request: pb.DeleteCollectionRequest, context: grpc.ServicerContext
     ) -> pb.DeleteCollectionResponse:
         name, collection_id = lookup(request.collection)
-        if collection_id is not None:
+        if collection_id is not None:  # the store deletes by name (Chroma's API): look it up
             name = self._store.get_collection(collection_id=collection_id).name
         if name is None:
             raise InvalidArgumentError(NAME_OR_ID_MESSAGE, field="collection")
