@@ -8,8 +8,14 @@ PROTOS := $(wildcard $(PROTO_DIR)/chroma_grpc/v1/*.proto)
 DATA ?= ./chroma_data
 HOST ?= 127.0.0.1
 PORT ?= 50051
+# Node tools from npm, locked by package-lock.json: buf (the contract's lint and breaking check),
+# and examples/node's grpc-js (the Node example and the cancelled-writes test).
+NODE_STAMP := node_modules/.installed
+NODE_EXAMPLE_STAMP := examples/node/node_modules/.installed
+BUF := node_modules/.bin/buf
+TAGGED_CONTRACT := protos/tagged-contract.binpb
 
-.PHONY: install run test lint typecheck protos bench clean
+.PHONY: install run test lint typecheck protos contract-check contract-image bench clean
 
 install: $(STAMP)
 
@@ -31,13 +37,33 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+# pytest also runs `buf lint` and `buf breaking` (tests/test_protos.py).
+test: lint typecheck $(NODE_STAMP) $(NODE_EXAMPLE_STAMP)
 	$(BIN)/python -m pytest
 
-# Regenerate the committed stubs from protos/ (tests fail when they are stale).
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+$(NODE_EXAMPLE_STAMP): examples/node/package.json examples/node/package-lock.json
+	npm ci --prefix examples/node --no-audit --no-fund
+	touch $(NODE_EXAMPLE_STAMP)
+
+# The wire contract on its own: buf lint, and no breaking change since the last tagged contract.
+contract-check: $(NODE_STAMP)
+	$(BUF) lint
+	$(BUF) breaking --against $(TAGGED_CONTRACT)
+
+# When a contract version is released: the image `buf breaking` compares against from then on
+# (commit it with the release and tag that commit contract-vX.Y.Z; see CONTRIBUTING.md).
+contract-image: $(NODE_STAMP)
+	$(BUF) build --exclude-source-info -o $(TAGGED_CONTRACT)
+
+# Regenerate the committed stubs from protos/ (tests fail when they are stale): messages and
+# grpc stubs, each with typed .pyi stubs from mypy-protobuf (its plugins live in the venv).
 protos: $(STAMP)
-	$(BIN)/python -m grpc_tools.protoc -I$(PROTO_DIR) --python_out=. --pyi_out=. \
-		--grpc_python_out=. $(PROTOS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m grpc_tools.protoc -I$(PROTO_DIR) \
+		--python_out=. --grpc_python_out=. --mypy_out=. --mypy_grpc_out=. $(PROTOS)
 
 # The peer (chromadb 0.4.24, numpy<2) lives in its own venv: it is measured, never imported by us.
 PEER_STAMP := .venv-peer/.installed
@@ -51,4 +77,5 @@ bench: $(STAMP) $(PEER_STAMP)
 	$(BIN)/python -m benchmarks.embeddings
 
 clean:
-	rm -rf $(VENV) .venv-peer .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-peer .pytest_cache .mypy_cache .ruff_cache node_modules \
+		examples/node/node_modules

@@ -14,6 +14,7 @@ chromadb's default of 8000, so pass the port.
 """
 
 from chroma_grpc import errors
+from chroma_grpc._version import __version__
 from chroma_grpc.client.api import ClientAPI
 from chroma_grpc.client.collection import Collection
 from chroma_grpc.client.factories import (
@@ -47,8 +48,6 @@ from chroma_grpc.errors import (
     NotFoundError,
     UniqueConstraintError,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ChromaError",

@@ -22,10 +22,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
-__all__ = ["DEFAULT_DATABASE", "DEFAULT_TENANT", "Settings"]
+from chroma_grpc.store.types import DEFAULT_DATABASE, DEFAULT_TENANT
 
-DEFAULT_TENANT = "default_tenant"
-DEFAULT_DATABASE = "default_database"
+__all__ = ["DEFAULT_DATABASE", "DEFAULT_TENANT", "Settings"]
 
 _TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
 _FALSE = frozenset({"0", "off", "f", "false", "n", "no"})

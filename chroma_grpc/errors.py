@@ -7,7 +7,8 @@ subclasses of :class:`ChromaError` so that ``except chromadb.errors.X`` code kee
     ChromaError
     ├── (store classes: InvalidArgumentError, InvalidDimensionException, DuplicateIDError,
     │    CollectionNotFoundError = NotFoundError, InvalidCollectionException,
-    │    UniqueConstraintError, AuthorizationError, ...)
+    │    UniqueConstraintError, AuthorizationError, WriteNotCommittedError,
+    │    ServerUnavailableError, ...; docs/errors.md lists them all)
     ├── IDAlreadyExistsError                       ALREADY_EXISTS
     ├── InvalidUUIDError                           INVALID_ARGUMENT
     └── InvalidHTTPVersion                         INVALID_ARGUMENT
@@ -21,7 +22,9 @@ from chroma_grpc.store.errors import (
     BatchSizeExceededError,
     ChromaError,
     CollectionNotFoundError,
+    DatabaseNotFoundError,
     DataLossError,
+    DeadlineExceededError,
     DuplicateIDError,
     ErrorCode,
     FailedPreconditionError,
@@ -33,7 +36,10 @@ from chroma_grpc.store.errors import (
     InvalidDimensionException,
     ResetNotAllowedError,
     ResourceExhaustedError,
+    ServerUnavailableError,
+    TenantNotFoundError,
     UniqueConstraintError,
+    WriteNotCommittedError,
 )
 
 __all__ = [
@@ -42,6 +48,8 @@ __all__ = [
     "ChromaError",
     "CollectionNotFoundError",
     "DataLossError",
+    "DatabaseNotFoundError",
+    "DeadlineExceededError",
     "DuplicateIDError",
     "ERRORS_BY_REASON",
     "ErrorCode",
@@ -58,7 +66,10 @@ __all__ = [
     "NotFoundError",
     "ResetNotAllowedError",
     "ResourceExhaustedError",
+    "ServerUnavailableError",
+    "TenantNotFoundError",
     "UniqueConstraintError",
+    "WriteNotCommittedError",
 ]
 
 # chromadb 0.5+/1.x raise ``NotFoundError`` where 0.4.24 raised ``ValueError`` for a missing

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chroma_grpc.client._validation import validate_embeddings
+from chroma_grpc.client._arguments import validate_embeddings
 from chroma_grpc.client.types import EmbeddingFunction
 from chroma_grpc.embeddings import DefaultEmbeddingFunction
 from chroma_grpc.errors import InvalidArgumentError

@@ -1,7 +1,7 @@
 """A dependency-free progress line for large streamed writes (opt-in).
 
 Turned on by ``Settings(chroma_grpc_progress=True)`` (env ``CHROMA_GRPC_PROGRESS=1``) or
-``GrpcStore(progress=True)``. It prints to stderr once per chunk handed to grpc, rewriting one
+``StoreProxy(progress=True)``. It prints to stderr once per chunk handed to grpc, rewriting one
 line on a terminal and one line per chunk otherwise (logs, CI), then a final line when the
 server has committed the batch::
 

@@ -11,9 +11,7 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 from chroma_grpc.client.types import DataLoader, GetResult, Include, QueryResult
-from chroma_grpc.store.types import GetResult as StoreGetResult
-from chroma_grpc.store.types import QueryResult as StoreQueryResult
-from chroma_grpc.store.types import Vectors
+from chroma_grpc.store.types import Neighbours, Records, Vectors
 
 __all__ = ["get_result", "query_result"]
 
@@ -24,9 +22,7 @@ def _pick(include: Include, field: str, value: T | None) -> T | None:
     return value if field in include else None
 
 
-def get_result(
-    result: StoreGetResult, include: Include, data_loader: DataLoader | None
-) -> GetResult:
+def get_result(result: Records, include: Include, data_loader: DataLoader | None) -> GetResult:
     """One flat list per field, aligned with ``ids``."""
     data = None
     if "data" in include and data_loader is not None and result.uris is not None:
@@ -46,7 +42,7 @@ def _rows(vectors: Vectors | None) -> list[list[float]]:
 
 
 def query_result(
-    results: Sequence[StoreQueryResult], include: Include, data_loader: DataLoader | None
+    results: Sequence[Neighbours], include: Include, data_loader: DataLoader | None
 ) -> QueryResult:
     """One inner list per query, nearest first."""
     data = None

@@ -1,6 +1,6 @@
 """chromadb-style ``Settings`` -> gRPC channel credentials and call metadata.
 
-One place for both, so ``HttpClient`` and ``GrpcStore(settings=...)`` agree:
+One place for both, so ``HttpClient`` and ``StoreProxy(settings=...)`` agree:
 
 * TLS when ``chroma_server_ssl_enabled``: the system roots, or the CA file named by a str
   ``chroma_server_ssl_verify``; ``chroma_client_tls_cert`` / ``chroma_client_tls_key`` add a

@@ -1,7 +1,7 @@
 """``ClientAPI``: chromadb 0.4.24's client object, over any ``StoreAPI``.
 
 The factories in :mod:`chroma_grpc.client.factories` build one with an in-process ``Store``
-(embedded) or a ``GrpcStore`` (remote); everything here is the same for both.
+(embedded) or a ``StoreProxy`` (remote); everything here is the same for both.
 """
 
 from __future__ import annotations
@@ -9,33 +9,20 @@ from __future__ import annotations
 from typing import Union
 from uuid import UUID
 
+from chroma_grpc._version import CHROMA_API_VERSION
 from chroma_grpc.client import _systems
+from chroma_grpc.client._arguments import validate_collection_metadata_argument
 from chroma_grpc.client._embedding import DEFAULT_EMBEDDING_FUNCTION
-from chroma_grpc.client._validation import validate_metadata
 from chroma_grpc.client.collection import Collection
 from chroma_grpc.client.types import CollectionMetadata, DataLoader, EmbeddingFunction
-from chroma_grpc.config import DEFAULT_DATABASE, DEFAULT_TENANT, Settings
+from chroma_grpc.config import Settings
 from chroma_grpc.embeddings.base import validate_embedding_function
 from chroma_grpc.errors import InvalidArgumentError
 from chroma_grpc.store.api import StoreAPI
+from chroma_grpc.store.types import DEFAULT_DATABASE, DEFAULT_TENANT
+from chroma_grpc.store.validation import NAME_OR_ID_MESSAGE, validate_scope
 
-__all__ = ["CHROMA_VERSION", "ClientAPI", "check_tenant_database"]
-
-CHROMA_VERSION = "0.4.24"
-
-
-def check_tenant_database(tenant: str, database: str) -> None:
-    """Only Chroma's default tenant and database exist in chroma-grpc.
-
-    Raises:
-        ValueError: with chromadb's message for an unknown tenant or database.
-    """
-    if tenant != DEFAULT_TENANT:
-        raise InvalidArgumentError(f"Could not connect to tenant {tenant}. Are you sure it exists?")
-    if database != DEFAULT_DATABASE:
-        raise InvalidArgumentError(
-            f"Could not connect to database {database} for tenant {tenant}. Are you sure it exists?"
-        )
+__all__ = ["ClientAPI"]
 
 
 class ClientAPI:
@@ -48,7 +35,7 @@ class ClientAPI:
         tenant: str = DEFAULT_TENANT,
         database: str = DEFAULT_DATABASE,
     ) -> None:
-        check_tenant_database(tenant, database)
+        validate_scope(tenant, database)
         self._store = store
         self._settings = settings
         self.tenant = tenant
@@ -61,7 +48,7 @@ class ClientAPI:
 
     def get_version(self) -> str:
         """The chromadb version whose API this client speaks."""
-        return CHROMA_VERSION
+        return CHROMA_API_VERSION
 
     def get_settings(self) -> Settings:
         """The settings this client was created with."""
@@ -92,7 +79,7 @@ class ClientAPI:
         Raises:
             ValueError: the tenant or database does not exist.
         """
-        check_tenant_database(tenant, database)
+        validate_scope(tenant, database)
         self.tenant = tenant
         self.database = database
 
@@ -102,7 +89,7 @@ class ClientAPI:
         Raises:
             ValueError: the database does not exist.
         """
-        check_tenant_database(self.tenant, database)
+        validate_scope(self.tenant, database)
         self.database = database
 
     # -- collections -------------------------------------------------------------------------
@@ -138,8 +125,7 @@ class ClientAPI:
             UniqueConstraintError: the name exists and get_or_create is False.
             ValueError: an invalid name, metadata or embedding function.
         """
-        if metadata is not None:
-            validate_metadata(metadata)
+        validate_collection_metadata_argument(metadata)
         if embedding_function is not None:
             validate_embedding_function(embedding_function)
         info, _ = self._store.create_collection(name, metadata, get_or_create=get_or_create)
@@ -158,7 +144,7 @@ class ClientAPI:
             ValueError: the collection does not exist, or not exactly one of name/id.
         """
         if (name is None) == (id is None):
-            raise InvalidArgumentError("Name or id must be specified, but not both")
+            raise InvalidArgumentError(NAME_OR_ID_MESSAGE)
         if embedding_function is not None:
             validate_embedding_function(embedding_function)
         collection_id = None if id is None else str(id)

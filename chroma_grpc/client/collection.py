@@ -1,16 +1,17 @@
 """``Collection``: a handle on one collection, with chromadb 0.4.24's methods and semantics.
 
-Each method validates and normalises its arguments (:mod:`._validation`), computes missing
+Each method normalises and checks its arguments (:mod:`._arguments`), computes missing
 embeddings client-side, calls the store (in-process or over gRPC, the same ``StoreAPI``) and
 shapes the answer into chromadb's result dicts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
-from chroma_grpc.client import _validation as v
+from chroma_grpc.client import _arguments as v
 from chroma_grpc.client._embedding import DEFAULT_EMBEDDING_FUNCTION, embed
 from chroma_grpc.client._results import get_result, query_result
 from chroma_grpc.client.types import (
@@ -31,7 +32,15 @@ from chroma_grpc.client.types import (
 from chroma_grpc.embeddings.base import validate_embedding_function
 from chroma_grpc.errors import InvalidArgumentError
 from chroma_grpc.store.api import StoreAPI
+from chroma_grpc.store.filters import validate_where, validate_where_document
 from chroma_grpc.store.types import CollectionInfo, RecordBatch, Vectors
+from chroma_grpc.store.validation import (
+    CHANGE_SPACE_MESSAGE,
+    length_mismatch,
+    validate_limit_offset,
+    validate_metadata,
+    validate_n_results,
+)
 
 __all__ = ["Collection"]
 
@@ -108,7 +117,6 @@ class Collection:
             InvalidDimensionException: embeddings of the wrong dimension.
         """
         valid = v.validate_embedding_set(ids, embeddings, metadatas, documents, images, uris)
-        v.validate_batch_size(len(valid.ids), self._store.limits.max_batch_size)
         self._store.add(self._collection_id, self._batch(valid, self._vectors(valid, True)))
 
     def upsert(
@@ -125,7 +133,6 @@ class Collection:
         Args and Raises: as :meth:`add`.
         """
         valid = v.validate_embedding_set(ids, embeddings, metadatas, documents, images, uris)
-        v.validate_batch_size(len(valid.ids), self._store.limits.max_batch_size)
         self._store.upsert(self._collection_id, self._batch(valid, self._vectors(valid, True)))
 
     def update(
@@ -148,7 +155,6 @@ class Collection:
         valid = v.validate_embedding_set(
             ids, embeddings, metadatas, documents, images, uris, require_embeddings_or_data=False
         )
-        v.validate_batch_size(len(valid.ids), self._store.limits.max_batch_size)
         self._store.update(self._collection_id, self._batch(valid, self._vectors(valid, False)))
 
     def delete(
@@ -162,9 +168,9 @@ class Collection:
         Raises:
             ValueError: no criterion at all, or an invalid filter.
         """
-        valid_ids = v.validate_ids(ids) if ids else None
-        valid_where = v.validate_where(where)
-        valid_where_document = v.validate_where_document(where_document)
+        valid_ids = v.validate_lookup_ids(ids)
+        valid_where = _filter(where, validate_where)
+        valid_where_document = _filter(where_document, validate_where_document)
         self._store.delete(self._collection_id, valid_ids, valid_where, valid_where_document)
 
     def get(
@@ -189,16 +195,13 @@ class Collection:
         Raises:
             ValueError: an invalid filter, include or limit.
         """
-        valid_where = v.validate_where(where)
-        valid_where_document = v.validate_where_document(where_document)
-        valid_ids = v.validate_ids(ids) if ids else None
-        valid_include = v.validate_include(include, allow_distances=False)
+        valid_where = _filter(where, validate_where)
+        valid_where_document = _filter(where_document, validate_where_document)
+        valid_ids = v.validate_lookup_ids(ids)
+        valid_include = v.validate_include_list(include, allow_distances=False)
         if "data" in valid_include and self._data_loader is None:
             raise InvalidArgumentError(NO_DATA_LOADER)
-        if limit is not None and limit < 0:
-            raise InvalidArgumentError("Limit cannot be negative")
-        if offset is not None and offset < 0:
-            raise InvalidArgumentError("Offset cannot be negative")
+        validate_limit_offset(limit, offset)
         result = self._store.get(
             self._collection_id,
             ids=valid_ids,
@@ -206,7 +209,7 @@ class Collection:
             where_document=valid_where_document,
             limit=limit,
             offset=offset,
-            include=v.store_include(valid_include),
+            include=v.result_fields(valid_include),
         )
         return get_result(result, valid_include, self._data_loader)
 
@@ -250,14 +253,14 @@ class Collection:
                 "You must provide one of query_embeddings, query_texts, query_images, "
                 "or query_uris."
             )
-        valid_where = v.validate_where(where)
-        valid_where_document = v.validate_where_document(where_document)
+        valid_where = _filter(where, validate_where)
+        valid_where_document = _filter(where_document, validate_where_document)
         embeddings = None if query_embeddings is None else v.validate_embeddings(query_embeddings)
         texts = v.maybe_cast_one_to_many(query_texts, str)
         images = None if query_images is None else v.cast_images(query_images)
         uris = v.maybe_cast_one_to_many(query_uris, str)
-        valid_include = v.validate_include(include, allow_distances=True)
-        n = v.validate_n_results(n_results)
+        valid_include = v.validate_include_list(include, allow_distances=True)
+        n = validate_n_results(n_results)
         if embeddings is None and texts is not None and self._server_embeds():
             results = self._store.query(
                 self._collection_id,
@@ -265,7 +268,7 @@ class Collection:
                 n_results=int(n),
                 where=valid_where,
                 where_document=valid_where_document,
-                include=v.store_include(valid_include),
+                include=v.result_fields(valid_include),
                 query_texts=texts,
             )
             return query_result(results, valid_include, self._data_loader)
@@ -282,7 +285,7 @@ class Collection:
             n_results=int(n),
             where=valid_where,
             where_document=valid_where_document,
-            include=v.store_include(valid_include),
+            include=v.result_fields(valid_include),
         )
         return query_result(results, valid_include, self._data_loader)
 
@@ -297,12 +300,9 @@ class Collection:
             ValueError: invalid name or metadata, or an attempt to change ``hnsw:space``.
         """
         if metadata is not None:
-            v.validate_metadata(metadata)
+            validate_metadata(metadata)
             if "hnsw:space" in metadata:
-                raise InvalidArgumentError(
-                    "Changing the distance function of a collection once it is created "
-                    "is not supported currently."
-                )
+                raise InvalidArgumentError(CHANGE_SPACE_MESSAGE, field="metadata")
         info = self._store.modify_collection(self._collection_id, name=name, metadata=metadata)
         self.name = info.name
         self.metadata = info.metadata
@@ -323,9 +323,7 @@ class Collection:
             else:
                 return None
         if len(embeddings) != len(valid.ids):
-            raise InvalidArgumentError(
-                f"Number of embeddings {len(embeddings)} must match number of ids {len(valid.ids)}"
-            )
+            raise length_mismatch("embeddings", len(embeddings), len(valid.ids))
         return embeddings
 
     def _server_embeds(self) -> bool:
@@ -350,3 +348,11 @@ class Collection:
             documents=valid.documents,
             uris=valid.uris,
         )
+
+
+def _filter(value: Any, validate: Callable[[Any], None]) -> Any:
+    """A where / where_document filter checked by ``validate``; empty (``{}``, None) is none."""
+    if not value:
+        return None
+    validate(value)
+    return value

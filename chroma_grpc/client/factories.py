@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any, Union
 
 from chroma_grpc.client import _systems
-from chroma_grpc.client.api import ClientAPI, check_tenant_database
-from chroma_grpc.config import DEFAULT_DATABASE, DEFAULT_TENANT, Settings
+from chroma_grpc.client.api import ClientAPI
+from chroma_grpc.config import Settings
 from chroma_grpc.errors import AuthorizationError
 from chroma_grpc.store import Store
 from chroma_grpc.store.api import StoreAPI
+from chroma_grpc.store.types import DEFAULT_DATABASE, DEFAULT_TENANT
+from chroma_grpc.store.validation import SERVER_UNREACHABLE_MESSAGE, validate_scope
 
 __all__ = [
     "Client",
@@ -159,7 +161,7 @@ def Client(
 def _embedded_client(settings: Settings, tenant: str, database: str) -> ClientAPI:
     if settings.chroma_db_impl is not None:
         raise ValueError(LEGACY_CONFIG_ERROR)
-    check_tenant_database(tenant, database)
+    validate_scope(tenant, database)
     if settings.is_persistent:
         path = Path(settings.persist_directory).expanduser().resolve()
         identifier = str(path)
@@ -175,13 +177,13 @@ def _embedded_client(settings: Settings, tenant: str, database: str) -> ClientAP
 
 
 def _remote_client(settings: Settings, tenant: str, database: str) -> ClientAPI:
-    from chroma_grpc.client.grpc_adapter import GrpcStore  # grpc only for remote clients
+    from chroma_grpc.client.proxy import StoreProxy  # grpc only for remote clients
 
     if settings.chroma_db_impl is not None:
         raise ValueError(LEGACY_CONFIG_ERROR)
     host = settings.require("chroma_server_host")
     port = settings.chroma_server_http_port or settings.chroma_server_grpc_port
-    store = GrpcStore(f"{host}:{port or DEFAULT_GRPC_PORT}", settings=settings)
+    store = StoreProxy(f"{host}:{port or DEFAULT_GRPC_PORT}", settings=settings)
     try:
         store.heartbeat()
     except AuthorizationError:
@@ -189,9 +191,7 @@ def _remote_client(settings: Settings, tenant: str, database: str) -> ClientAPI:
         raise
     except Exception as error:
         store.close()
-        raise ValueError(
-            "Could not connect to a Chroma server. Are you sure it is running?"
-        ) from error
+        raise ValueError(SERVER_UNREACHABLE_MESSAGE) from error
     try:
         return ClientAPI(store, settings, tenant, database)
     except Exception:

@@ -1,7 +1,9 @@
 """Public type aliases of the client API, named as chromadb 0.4.24 names them.
 
-Only aliases, protocols and result ``TypedDict``s live here; the validators that enforce them
-are in :mod:`chroma_grpc.client._validation`.
+Only aliases, protocols and result ``TypedDict``s live here; the rules that enforce them are in
+:mod:`chroma_grpc.store.validation`. Metadata and filter types are the store's own (one
+definition for every layer); results differ: chromadb's dicts here, the store's dataclasses
+(``Records``, ``Neighbours``) there.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from chroma_grpc.embeddings.base import EmbeddingFunction
+from chroma_grpc.store.types import Metadata, MetadataValue, Where, WhereDocument
 
 __all__ = [
     "ID",
@@ -33,6 +36,7 @@ __all__ = [
     "IncludeField",
     "Loadable",
     "Metadata",
+    "MetadataValue",
     "Metadatas",
     "OneOrMany",
     "OneOrManyDocuments",
@@ -55,8 +59,6 @@ IDs = list[ID]
 Embedding = Union[Sequence[float], Sequence[int]]
 Embeddings = list[Embedding]
 
-MetadataValue = Union[str, int, float, bool]
-Metadata = Mapping[str, MetadataValue]
 Metadatas = list[Metadata | None]
 UpdateMetadata = Mapping[str, Union[MetadataValue, None]]
 CollectionMetadata = dict[str, Any]
@@ -77,10 +79,6 @@ OneOrManyURIs = Union[URI, Sequence[Union[URI, None]]]
 
 IncludeField = Literal["documents", "embeddings", "metadatas", "distances", "uris", "data"]
 Include = list[IncludeField]
-
-# Chroma's filter dicts, e.g. {"$and": [{"a": 1}, {"b": {"$gt": 2}}]} / {"$contains": "x"}.
-Where = dict[str, Any]
-WhereDocument = dict[str, Any]
 
 # What a data loader returns: one item (typically an image) per uri, None for a missing uri.
 Loadable = list[Any]

@@ -167,14 +167,13 @@ def create_server(
         server_side_embedding=store.embeds_texts,
         max_concurrent_rpcs=maximum_concurrent_rpcs or 0,
     )
-    # The generated registration functions are untyped.
-    system_service_pb2_grpc.add_SystemServiceServicer_to_server(  # type: ignore[no-untyped-call]
+    system_service_pb2_grpc.add_SystemServiceServicer_to_server(
         SystemServicer(store, settings), server
     )
-    collection_service_pb2_grpc.add_CollectionServiceServicer_to_server(  # type: ignore[no-untyped-call]
+    collection_service_pb2_grpc.add_CollectionServiceServicer_to_server(
         CollectionServicer(store), server
     )
-    record_service_pb2_grpc.add_RecordServiceServicer_to_server(  # type: ignore[no-untyped-call]
+    record_service_pb2_grpc.add_RecordServiceServicer_to_server(
         RecordServicer(store, max_send_message_bytes=send_bytes), server
     )
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import NoReturn, TypeVar
 
 import grpc
@@ -42,6 +44,22 @@ def check_alive(context: grpc.ServicerContext, before: str) -> None:
     if not _ended(context):
         return
     raise RpcEnded(before)
+
+
+def wait_until_ended(context: grpc.ServicerContext, before: str, seconds: float) -> None:
+    """Raise :class:`RpcEnded` if the call turns out to be over within ``seconds``.
+
+    grpcio's sync server ends a request stream the same way whether the client half-closed it
+    or cancelled it (or its deadline passed), and ``is_active()`` can lag the cancel by a few
+    milliseconds. An error path that wants the real cause (to answer, log and count the status
+    the client saw) waits this briefly for it.
+    """
+    end = time.monotonic() + seconds
+    while True:
+        check_alive(context, before)
+        if time.monotonic() >= end:
+            return
+        time.sleep(0.005)
 
 
 def _ended(context: grpc.ServicerContext) -> bool:
@@ -96,7 +114,23 @@ def stream_errors(
     return wrapper
 
 
-def require_uuid(value: str, field: str = "collection_id") -> str:
+@contextmanager
+def field_paths(paths: Mapping[str, str]) -> Iterator[None]:
+    """Name the field of a store error by its path in this RPC's request.
+
+    The store names its own arguments ("embeddings"); a gRPC caller needs the request field
+    ("batch.embeddings"), which goes into ErrorInfo metadata and the BadRequest violation.
+    The message stays the store's, so both transports keep one text.
+    """
+    try:
+        yield
+    except ChromaError as error:
+        if error.field is not None and error.field in paths:
+            error.field = paths[error.field]
+        raise
+
+
+def require_uuid(value: str, field: str = "collection.id") -> str:
     """``value`` unchanged if it parses as a UUID; INVALID_ARGUMENT naming ``field`` otherwise."""
     try:
         uuid.UUID(value)

@@ -1,49 +1,67 @@
-"""RecordService: merge write streams into one atomic store call; page and stream reads."""
+"""RecordService: decode, call the store once, encode. Writes commit explicitly; reads page.
+
+Write streams follow the commit protocol of :mod:`chroma_grpc.wire.write_stream`: nothing is
+applied unless the last message says ``commit: true``. Get replies are pages whose
+``next_page_token`` resumes the read (:mod:`chroma_grpc.wire.paging`).
+"""
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Iterator
-from typing import Protocol
+from typing import Protocol, Union
 
 import grpc
 
-from chroma_grpc.server.errors import check_alive, require_uuid, stream_errors, unary_errors
+from chroma_grpc.server._addressing import record_collection_id
+from chroma_grpc.server.errors import (
+    check_alive,
+    field_paths,
+    stream_errors,
+    unary_errors,
+    wait_until_ended,
+)
 from chroma_grpc.store.api import StoreAPI
 from chroma_grpc.store.errors import InvalidArgumentError, ResourceExhaustedError
 from chroma_grpc.store.types import (
     DEFAULT_GET_INCLUDE,
     DEFAULT_QUERY_INCLUDE,
-    Include,
-    RecordBatch,
+    Records,
+    ResultFields,
+    Vectors,
     Where,
     WhereDocument,
 )
 from chroma_grpc.v1 import record_service_pb2 as pb
-from chroma_grpc.v1 import record_service_pb2_grpc, types_pb2
+from chroma_grpc.v1 import record_service_pb2_grpc
 from chroma_grpc.wire.filters import from_proto_where, from_proto_where_document
+from chroma_grpc.wire.paging import decode_page_token, encode_page_token
 from chroma_grpc.wire.records import (
     DEFAULT_PAGE_BYTES,
     from_proto_include,
     iter_get_pages,
-    merge_batch_chunks,
     to_proto_peek,
     to_proto_query_response,
 )
 from chroma_grpc.wire.vectors import from_proto_vectors
+from chroma_grpc.wire.write_stream import CommittedWrite, WriteRequest, WriteStreamReader
 
 DEFAULT_N_RESULTS = 10
 DEFAULT_PEEK_LIMIT = 10
 DEFAULT_MAX_SEND_BYTES = 64 * 1024 * 1024
+# How long a stream that ended without commit waits for grpcio to show a cancel or deadline.
+NOT_COMMITTED_GRACE_S = 0.1
 
-
-class _WriteRequest(Protocol):
-    """What AddRecordsRequest, UpsertRecordsRequest and UpdateRecordsRequest share."""
-
-    @property
-    def collection_id(self) -> str: ...
-
-    @property
-    def batch(self) -> types_pb2.RecordBatch: ...
+# The store names its arguments; these are the same fields' paths in the requests.
+WRITE_FIELDS = {
+    "collection_id": "collection.id",
+    "ids": "batch.records.id",
+    "embeddings": "batch.embeddings",
+    "metadatas": "batch.records.metadata",
+    "documents": "batch.records.document",
+    "uris": "batch.records.uri",
+}
+READ_FIELDS = {"collection_id": "collection.id", "limit": "limit", "offset": "offset"}
 
 
 class RecordServicer(record_service_pb2_grpc.RecordServiceServicer):
@@ -72,88 +90,62 @@ class RecordServicer(record_service_pb2_grpc.RecordServiceServicer):
 
     # -- writes ------------------------------------------------------------------------------
 
-    def _merge(
-        self,
-        requests: Iterable[_WriteRequest],
-        context: grpc.ServicerContext,
-        *,
-        allow_none_values: bool,
-    ) -> tuple[str, RecordBatch]:
-        """The stream's collection id and all its chunks as one batch, before any write."""
-        collection_id = ""
-
-        def chunks() -> Iterator[types_pb2.RecordBatch]:
-            nonlocal collection_id
-            for request in requests:
-                check_alive(context, "merging the next chunk")
-                if not collection_id:
-                    if not request.collection_id:
-                        raise InvalidArgumentError(
-                            "collection_id: required in the first message of the stream",
-                            field="collection_id",
-                        )
-                    collection_id = require_uuid(request.collection_id)
-                elif request.collection_id not in ("", collection_id):
-                    raise InvalidArgumentError(
-                        f"collection_id: changed mid-stream from {collection_id} to "
-                        f"{request.collection_id}; send one collection per stream",
-                        field="collection_id",
-                    )
-                yield request.batch
-
-        limits = self._store.limits
-        batch = merge_batch_chunks(
-            chunks(),
-            max_dimension=limits.max_dimension,
-            max_batch_size=limits.max_batch_size,
-            allow_none_values=allow_none_values,
-        )
-        if not collection_id:
-            raise InvalidArgumentError(
-                "collection_id: required; the stream was empty", field="collection_id"
-            )
-        if not batch.ids:
-            raise InvalidArgumentError(
-                "Expected IDs to be a non-empty list, got []", field="batch.records"
-            )
+    def _read_stream(
+        self, requests: Iterable[WriteRequest], context: grpc.ServicerContext
+    ) -> tuple[str, CommittedWrite]:
+        """The committed stream and its collection id; nothing is written before this returns."""
+        reader = WriteStreamReader(max_batch_size=self._store.limits.max_batch_size)
+        for request in requests:
+            check_alive(context, "reading the next message")
+            reader.feed(request)
+        if not reader.committed:
+            # Not written either way; but if a cancel or deadline ended the stream (grpcio's
+            # sync server ends it as if complete), answer with that, not ABORTED.
+            wait_until_ended(context, "writing", NOT_COMMITTED_GRACE_S)
         check_alive(context, "writing")
-        return collection_id, batch
+        write = reader.finish()
+        return record_collection_id(self._store, write.collection), write
 
     @unary_errors
     def AddRecords(
         self, request_iterator: Iterator[pb.AddRecordsRequest], context: grpc.ServicerContext
     ) -> pb.AddRecordsResponse:
-        collection_id, batch = self._merge(request_iterator, context, allow_none_values=False)
-        self._store.add(collection_id, batch)
-        return pb.AddRecordsResponse(record_count=len(batch))
+        collection_id, write = self._read_stream(request_iterator, context)
+        with field_paths(WRITE_FIELDS):
+            self._store.add(collection_id, write.batch)
+        return pb.AddRecordsResponse(record_count=len(write.batch))
 
     @unary_errors
     def UpsertRecords(
         self, request_iterator: Iterator[pb.UpsertRecordsRequest], context: grpc.ServicerContext
     ) -> pb.UpsertRecordsResponse:
-        collection_id, batch = self._merge(request_iterator, context, allow_none_values=False)
-        self._store.upsert(collection_id, batch)
-        return pb.UpsertRecordsResponse(record_count=len(batch))
+        collection_id, write = self._read_stream(request_iterator, context)
+        with field_paths(WRITE_FIELDS):
+            self._store.upsert(collection_id, write.batch)
+        return pb.UpsertRecordsResponse(record_count=len(write.batch))
 
     @unary_errors
     def UpdateRecords(
         self, request_iterator: Iterator[pb.UpdateRecordsRequest], context: grpc.ServicerContext
     ) -> pb.UpdateRecordsResponse:
-        collection_id, batch = self._merge(request_iterator, context, allow_none_values=True)
-        self._store.update(collection_id, batch)
-        return pb.UpdateRecordsResponse(record_count=len(batch))
+        collection_id, write = self._read_stream(request_iterator, context)
+        with field_paths(WRITE_FIELDS):
+            self._store.update(collection_id, write.batch)
+        return pb.UpdateRecordsResponse(record_count=len(write.batch))
 
     @unary_errors
     def DeleteRecords(
         self, request: pb.DeleteRecordsRequest, context: grpc.ServicerContext
     ) -> pb.DeleteRecordsResponse:
+        collection_id = record_collection_id(self._store, request.collection)
         check_alive(context, "deleting")
-        deleted = self._store.delete(
-            require_uuid(request.collection_id),
-            ids=list(request.ids) or None,
-            where=_where(request),
-            where_document=_where_document(request),
-        )
+        with field_paths(READ_FIELDS):
+            deleted = self._store.delete(
+                collection_id,
+                ids=list(request.ids) or None,
+                where=_where(request),
+                where_document=_where_document(request),
+            )
         return pb.DeleteRecordsResponse(deleted_count=deleted)
 
     # -- reads -------------------------------------------------------------------------------
@@ -162,57 +154,96 @@ class RecordServicer(record_service_pb2_grpc.RecordServiceServicer):
     def GetRecords(
         self, request: pb.GetRecordsRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.GetRecordsResponse]:
+        collection_id = record_collection_id(self._store, request.collection)
+        if request.page_size < 0:
+            raise InvalidArgumentError(
+                f"page_size: {request.page_size} is negative; send 0 (the server picks) or more",
+                field="page_size",
+            )
+        position = decode_page_token(request)
         check_alive(context, "reading")
-        result = self._store.get(
-            require_uuid(request.collection_id),
-            ids=list(request.ids) or None,
-            where=_where(request),
-            where_document=_where_document(request),
-            limit=request.limit or None,
-            offset=request.offset or None,
-            include=_include(request, DEFAULT_GET_INCLUDE),
-        )
-        for page in iter_get_pages(result, page_size=request.page_size, max_bytes=self._page_bytes):
+        with field_paths(READ_FIELDS):
+            if position is None:
+                offset = request.offset or None
+                delivered, result = 0, self._get(collection_id, request, offset, request.limit)
+            else:
+                delivered, result = self._resume(collection_id, request, position)
+        pages = iter_get_pages(result, page_size=request.page_size, max_bytes=self._page_bytes)
+        page: pb.GetRecordsResponse | None = next(pages)
+        while page is not None:
+            following = next(pages, None)  # one page ahead: the last page gets no token
             self._fits(
                 page, "One record", "leave large fields (embeddings, documents) out of include"
             )
+            delivered += len(page.records)
+            if following is not None:
+                page.next_page_token = encode_page_token(
+                    request, n=delivered, last=page.records[-1].id
+                )
             check_alive(context, "sending the next page")
             yield page
+            page = following
+
+    def _get(
+        self, collection_id: str, request: pb.GetRecordsRequest, offset: int | None, limit: int
+    ) -> Records:
+        return self._store.get(
+            collection_id,
+            ids=list(request.ids) or None,
+            where=_where(request),
+            where_document=_where_document(request),
+            limit=limit or None,
+            offset=offset,
+            include=_include(request, DEFAULT_GET_INCLUDE),
+        )
+
+    def _resume(
+        self, collection_id: str, request: pb.GetRecordsRequest, position: dict[str, object]
+    ) -> tuple[int, Records]:
+        """The records after the last id a page returned, as the collection is now."""
+        delivered, last = position.get("n"), position.get("last")
+        if not isinstance(delivered, int) or not isinstance(last, str):
+            raise InvalidArgumentError(
+                "page_token: damaged; start the read again", field="page_token"
+            )
+        remaining = request.limit - delivered if request.limit else None
+        if remaining is not None and remaining <= 0:
+            return delivered, Records(ids=[])
+        matching = self._store.get(
+            collection_id,
+            ids=list(request.ids) or None,
+            where=_where(request),
+            where_document=_where_document(request),
+            include=frozenset(),
+        ).ids
+        start = bisect.bisect_right(matching, last)
+        if start == len(matching):
+            return delivered, Records(ids=[])
+        return delivered, self._get(collection_id, request, start, remaining or 0)
 
     @stream_errors
     def QueryRecords(
         self, request: pb.QueryRecordsRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.QueryRecordsResponse]:
-        collection_id = require_uuid(request.collection_id)
-        has_vectors = request.HasField("query_embeddings")
-        if request.query_texts and has_vectors:
-            raise InvalidArgumentError(
-                "query_texts: set either query_embeddings or query_texts, not both",
-                field="query_texts",
-            )
-        if not has_vectors and not request.query_texts:
-            raise InvalidArgumentError(
-                "query_embeddings: required; send one or more query vectors (or query_texts "
-                "when the server embeds text)",
-                field="query_embeddings",
-            )
-        vectors = None
-        if has_vectors:
-            vectors = from_proto_vectors(
-                request.query_embeddings,
-                field="query_embeddings",
-                max_dimension=self._store.limits.max_dimension,
-            )
+        collection_id = record_collection_id(self._store, request.collection)
+        vectors: Vectors | None = None
+        texts: list[str] | None = None
+        which = request.WhichOneof("query")
+        if which == "query_embeddings":
+            vectors = from_proto_vectors(request.query_embeddings, field="query_embeddings")
+        elif which == "query_texts":
+            texts = list(request.query_texts.texts)
         check_alive(context, "querying")
-        results = self._store.query(
-            collection_id,
-            vectors,
-            n_results=request.n_results or DEFAULT_N_RESULTS,
-            where=_where(request),
-            where_document=_where_document(request),
-            include=_include(request, DEFAULT_QUERY_INCLUDE),
-            query_texts=list(request.query_texts) if request.query_texts else None,
-        )
+        with field_paths(READ_FIELDS):
+            results = self._store.query(
+                collection_id,
+                vectors,
+                n_results=request.n_results if request.HasField("n_results") else DEFAULT_N_RESULTS,
+                where=_where(request),
+                where_document=_where_document(request),
+                include=_include(request, DEFAULT_QUERY_INCLUDE),
+                query_texts=texts,
+            )
         for index, result in enumerate(results):
             reply = to_proto_query_response(index, result)
             self._fits(
@@ -227,16 +258,16 @@ class RecordServicer(record_service_pb2_grpc.RecordServiceServicer):
     def CountRecords(
         self, request: pb.CountRecordsRequest, context: grpc.ServicerContext
     ) -> pb.CountRecordsResponse:
-        return pb.CountRecordsResponse(count=self._store.count(require_uuid(request.collection_id)))
+        collection_id = record_collection_id(self._store, request.collection)
+        return pb.CountRecordsResponse(count=self._store.count(collection_id))
 
     @unary_errors
     def PeekRecords(
         self, request: pb.PeekRecordsRequest, context: grpc.ServicerContext
     ) -> pb.PeekRecordsResponse:
-        result = self._store.peek(
-            require_uuid(request.collection_id), limit=request.limit or DEFAULT_PEEK_LIMIT
-        )
-        reply = to_proto_peek(result)
+        collection_id = record_collection_id(self._store, request.collection)
+        limit = request.limit if request.HasField("limit") else DEFAULT_PEEK_LIMIT
+        reply = to_proto_peek(self._store.peek(collection_id, limit=limit))
         self._fits(reply, "The peek reply", "peek fewer records (or use GetRecords, which pages)")
         return reply
 
@@ -245,14 +276,7 @@ class _Sized(Protocol):
     def ByteSize(self) -> int: ...  # noqa: N802  (protobuf's name)
 
 
-class _Filtered(Protocol):
-    def HasField(self, field_name: str) -> bool: ...  # noqa: N802  (protobuf's name)
-
-    @property
-    def where(self) -> types_pb2.Where: ...
-
-    @property
-    def where_document(self) -> types_pb2.WhereDocument: ...
+_Filtered = Union[pb.GetRecordsRequest, pb.QueryRecordsRequest, pb.DeleteRecordsRequest]
 
 
 def _where(request: _Filtered) -> Where | None:
@@ -268,5 +292,7 @@ def _where_document(request: _Filtered) -> WhereDocument | None:
     return from_proto_where_document(request.where_document) or None
 
 
-def _include(request: pb.GetRecordsRequest | pb.QueryRecordsRequest, default: Include) -> Include:
+def _include(
+    request: pb.GetRecordsRequest | pb.QueryRecordsRequest, default: ResultFields
+) -> ResultFields:
     return from_proto_include(request.include) if request.HasField("include") else default

@@ -6,18 +6,13 @@ from dataclasses import dataclass
 
 import grpc
 
+from chroma_grpc._version import CHROMA_API_VERSION, __version__
 from chroma_grpc.server.errors import unary_errors
 from chroma_grpc.store.api import StoreAPI
 from chroma_grpc.store.errors import ResetNotAllowedError
+from chroma_grpc.store.validation import RESET_NOT_ALLOWED_MESSAGE
 from chroma_grpc.v1 import system_service_pb2 as pb
 from chroma_grpc.v1 import system_service_pb2_grpc
-
-CHROMA_API_VERSION = "0.4.24"
-SERVER_VERSION = "0.1.0"
-RESET_DISABLED_MESSAGE = (
-    "Resetting is not allowed by this configuration (to enable it, set `allow_reset` to True "
-    "in your Settings() or include `ALLOW_RESET=TRUE` in your environment variables)"
-)
 
 
 @dataclass(frozen=True)
@@ -43,6 +38,7 @@ class SystemServicer(system_service_pb2_grpc.SystemServiceServicer):
     ) -> pb.HeartbeatResponse:
         return pb.HeartbeatResponse(nanosecond_heartbeat=self._store.heartbeat())
 
+    @unary_errors
     def GetVersion(
         self, request: pb.GetVersionRequest, context: grpc.ServicerContext
     ) -> pb.GetVersionResponse:
@@ -55,7 +51,7 @@ class SystemServicer(system_service_pb2_grpc.SystemServiceServicer):
         limits = self._store.limits
         return pb.GetServerInfoResponse(
             version=CHROMA_API_VERSION,
-            server_version=SERVER_VERSION,
+            server_version=__version__,
             max_receive_message_bytes=self._settings.max_receive_message_bytes,
             max_send_message_bytes=self._settings.max_send_message_bytes,
             max_batch_size=limits.max_batch_size,
@@ -69,6 +65,6 @@ class SystemServicer(system_service_pb2_grpc.SystemServiceServicer):
     @unary_errors
     def Reset(self, request: pb.ResetRequest, context: grpc.ServicerContext) -> pb.ResetResponse:
         if not self._settings.allow_reset:
-            raise ResetNotAllowedError(RESET_DISABLED_MESSAGE)
+            raise ResetNotAllowedError(RESET_NOT_ALLOWED_MESSAGE)
         self._store.reset()
         return pb.ResetResponse()

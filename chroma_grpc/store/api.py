@@ -1,10 +1,12 @@
 """The store's public surface as a Protocol: the one contract both transports implement.
 
 :class:`chroma_grpc.store.Store` implements it in-process (embedded clients, and the server).
-:class:`chroma_grpc.client.grpc_adapter.GrpcStore` implements it over gRPC. The Python client
-API (``chroma_grpc.client``) is written against this Protocol only, so both transports share
-one semantics. Every method validates its arguments itself and raises the classes of
-:mod:`chroma_grpc.store.errors` with chromadb 0.4.24's messages.
+:class:`chroma_grpc.client.proxy.StoreProxy` implements it by calling a server. The Python
+client API (``chroma_grpc.client``) is written against this Protocol only, so both transports
+share one semantics: for any arguments, both return the same result or raise the same class of
+:mod:`chroma_grpc.store.errors` with the same message (chromadb 0.4.24's), which
+``tests/behaviour/test_store_congruence.py`` checks. The rules behind those errors are in
+:mod:`chroma_grpc.store.validation`.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ from chroma_grpc.store.types import (
     DEFAULT_GET_INCLUDE,
     DEFAULT_QUERY_INCLUDE,
     CollectionInfo,
-    GetResult,
-    Include,
     Metadata,
-    QueryResult,
+    Neighbours,
     RecordBatch,
+    Records,
+    ResultFields,
     StoreLimits,
     Vectors,
     Where,
@@ -115,8 +117,8 @@ class StoreAPI(Protocol):
         where_document: WhereDocument | None = None,
         limit: int | None = None,
         offset: int | None = None,
-        include: Include = DEFAULT_GET_INCLUDE,
-    ) -> GetResult:
+        include: ResultFields = DEFAULT_GET_INCLUDE,
+    ) -> Records:
         """Ascending id order; limit None or 0 means no limit."""
         ...
 
@@ -127,9 +129,9 @@ class StoreAPI(Protocol):
         n_results: int = 10,
         where: Where | None = None,
         where_document: WhereDocument | None = None,
-        include: Include = DEFAULT_QUERY_INCLUDE,
+        include: ResultFields = DEFAULT_QUERY_INCLUDE,
         query_texts: Sequence[str] | None = None,
-    ) -> list[QueryResult]:
+    ) -> list[Neighbours]:
         """One result per query row, nearest first; n_results clamped to the matches.
 
         Exactly one of ``query_embeddings`` / ``query_texts`` (the latter needs embeds_texts)."""
@@ -137,4 +139,4 @@ class StoreAPI(Protocol):
 
     def count(self, collection_id: str) -> int: ...
 
-    def peek(self, collection_id: str, limit: int = 10) -> GetResult: ...
+    def peek(self, collection_id: str, limit: int = 10) -> Records: ...

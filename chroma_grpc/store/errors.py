@@ -13,14 +13,23 @@ also inherit ``ValueError`` or ``TypeError`` because that is what chromadb 0.4.2
     ├── DuplicateIDError                           INVALID_ARGUMENT
     ├── CollectionNotFoundError (ValueError)       NOT_FOUND  (lookup by name)
     ├── InvalidCollectionException                 NOT_FOUND  (a handle whose collection is gone)
+    ├── TenantNotFoundError (ValueError)           NOT_FOUND
+    ├── DatabaseNotFoundError (ValueError)         NOT_FOUND
     ├── UniqueConstraintError                      ALREADY_EXISTS
     ├── ResetNotAllowedError (ValueError)          FAILED_PRECONDITION
     ├── FailedPreconditionError (ValueError)       FAILED_PRECONDITION
     │   └── FolderInUseError                        FAILED_PRECONDITION (another process has it)
     ├── ResourceExhaustedError (ValueError)        RESOURCE_EXHAUSTED
+    ├── WriteNotCommittedError                     ABORTED    (a write stream without commit)
     ├── AuthorizationError                         UNAUTHENTICATED
     ├── DataLossError                              DATA_LOSS  (a damaged or missing database)
-    └── InternalError                              INTERNAL
+    ├── InternalError                              INTERNAL
+    ├── ServerUnavailableError (ConnectionError, ValueError)  UNAVAILABLE   (client side only)
+    └── DeadlineExceededError (TimeoutError)       DEADLINE_EXCEEDED          (client side only)
+
+docs/errors.md lists every reason with its code and class; the ``ErrorReason`` enum in
+``protos/chroma_grpc/v1/errors.proto`` lists the reasons the server sends, and a test keeps the
+two in step with ``ERROR_CLASSES``.
 """
 
 from __future__ import annotations
@@ -37,9 +46,12 @@ class ErrorCode(enum.Enum):
     ALREADY_EXISTS = "ALREADY_EXISTS"
     FAILED_PRECONDITION = "FAILED_PRECONDITION"
     RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
+    ABORTED = "ABORTED"
     UNAUTHENTICATED = "UNAUTHENTICATED"
     DATA_LOSS = "DATA_LOSS"
     INTERNAL = "INTERNAL"
+    UNAVAILABLE = "UNAVAILABLE"
+    DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
 
 
 class ChromaError(Exception):
@@ -124,6 +136,27 @@ class ResourceExhaustedError(ChromaError, ValueError):
     reason = "RESOURCE_EXHAUSTED"
 
 
+class TenantNotFoundError(ChromaError, ValueError):
+    """chromadb's "Could not connect to tenant ..." (a ValueError there too)."""
+
+    code = ErrorCode.NOT_FOUND
+    reason = "TENANT_NOT_FOUND"
+
+
+class DatabaseNotFoundError(ChromaError, ValueError):
+    """chromadb's "Could not connect to database ... for tenant ..."."""
+
+    code = ErrorCode.NOT_FOUND
+    reason = "DATABASE_NOT_FOUND"
+
+
+class WriteNotCommittedError(ChromaError):
+    """A write stream ended without its commit message: nothing was written."""
+
+    code = ErrorCode.ABORTED
+    reason = "WRITE_NOT_COMMITTED"
+
+
 class AuthorizationError(ChromaError):
     code = ErrorCode.UNAUTHENTICATED
     reason = "UNAUTHENTICATED"
@@ -142,6 +175,21 @@ class InternalError(ChromaError):
     reason = "INTERNAL"
 
 
+class ServerUnavailableError(ChromaError, ConnectionError, ValueError):
+    """The server cannot be reached (UNAVAILABLE); a ValueError as in chromadb's HttpClient.
+    Raised by the client side only: the status comes from gRPC itself."""
+
+    code = ErrorCode.UNAVAILABLE
+    reason = "UNAVAILABLE"
+
+
+class DeadlineExceededError(ChromaError, TimeoutError):
+    """The call's deadline passed before the server answered (client side only)."""
+
+    code = ErrorCode.DEADLINE_EXCEEDED
+    reason = "DEADLINE_EXCEEDED"
+
+
 ERROR_CLASSES: tuple[type[ChromaError], ...] = (
     InvalidArgumentError,
     BatchSizeExceededError,
@@ -158,5 +206,13 @@ ERROR_CLASSES: tuple[type[ChromaError], ...] = (
     AuthorizationError,
     DataLossError,
     InternalError,
+    TenantNotFoundError,
+    DatabaseNotFoundError,
+    WriteNotCommittedError,
+    ServerUnavailableError,
+    DeadlineExceededError,
 )
+# Raised only by the client side, from a status without our ErrorInfo; the server never sends
+# these reasons.
+CLIENT_SIDE_ERRORS: tuple[type[ChromaError], ...] = (ServerUnavailableError, DeadlineExceededError)
 ERRORS_BY_REASON: dict[str, type[ChromaError]] = {cls.reason: cls for cls in ERROR_CLASSES}

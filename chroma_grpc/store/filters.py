@@ -1,18 +1,18 @@
 """Chroma's ``where`` / ``where_document`` filters: validation and compilation to SQL.
 
-Validation is public because the Python client runs the same checks before sending a request;
-the store runs them again because callers in other languages bypass the client. Messages are
-chromadb 0.4.24's. Compilation produces a parameterised SQL boolean expression over the
-``records`` table aliased ``r``; user values are only ever bound as parameters.
+The validators are Chroma's rules (messages are chromadb 0.4.24's) and belong with the other
+rules of :mod:`chroma_grpc.store.validation`: the client API runs them before a request leaves,
+the store runs them on every call, and the remote proxy runs only the shape walk. Compilation
+produces a parameterised SQL boolean expression over the ``records`` table aliased ``r``; user
+values are only ever bound as parameters. ``$and``/``$or`` children are joined as balanced
+trees, so flat filters of thousands of children compile to SQL whose depth grows with the
+logarithm of their number (see "compilation" below).
 
-Compilation joins ``$and``/``$or`` children as balanced trees, so flat filters of thousands of
-children compile to SQL whose depth grows with the logarithm of their number (see below).
-
-Semantics (spec section 7): every leaf means "the record has this key and its value satisfies
-the operator"; equality-style operators look only at values of the operand's own type (int,
-float, bool and str are distinct); ``$gt``/``$gte``/``$lt``/``$lte`` compare numerically across
-int and float and never match bools; ``$contains`` is a case-sensitive plain substring test;
-``$not_contains`` only considers records that have a document.
+Semantics (docs/contract.md, "Filters"): every leaf means "the record has this key and its
+value satisfies the operator"; equality-style operators look only at values of the operand's
+own type (int, float, bool and str are distinct); ``$gt``/``$gte``/``$lt``/``$lte`` compare
+numerically across int and float and never match bools; ``$contains`` is a case-sensitive
+plain substring test; ``$not_contains`` only considers records that have a document.
 """
 
 from __future__ import annotations
@@ -25,17 +25,31 @@ from chroma_grpc.store.errors import InvalidArgumentError
 from chroma_grpc.store.types import Where, WhereDocument
 
 __all__ = [
+    "INT64_MAX",
+    "INT64_MIN",
+    "MAX_FILTER_DEPTH",
+    "check_where_document_shape",
+    "check_where_document_values",
+    "check_where_shape",
+    "check_where_values",
     "compile_where",
     "compile_where_document",
+    "filter_too_deep",
     "value_kind",
     "validate_where",
     "validate_where_document",
 ]
 
+# How many levels of $and/$or a filter may nest. Far beyond what a person writes (any number of
+# conditions fits in ONE $and/$or), and low enough that every layer (protobuf decoding, the
+# validators, the SQL compiler) stays within its recursion limits.
+MAX_FILTER_DEPTH = 32
+
 _RANGE_OPS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 _LEAF_OPS = ("$gt", "$gte", "$lt", "$lte", "$ne", "$eq", "$in", "$nin")
+_LIST_OPS = ("$in", "$nin")
 _DOC_OPS = ("$contains", "$not_contains", "$and", "$or")
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 def value_kind(value: object) -> str | None:
@@ -54,66 +68,90 @@ def value_kind(value: object) -> str | None:
     return None
 
 
+def filter_too_deep(what: str, field: str) -> InvalidArgumentError:
+    """The error for a filter nesting more than MAX_FILTER_DEPTH levels of $and / $or."""
+    return InvalidArgumentError(
+        f"Expected {what} to nest $and/$or at most {MAX_FILTER_DEPTH} levels deep; flatten it "
+        "(one $and or $or takes any number of conditions)",
+        field=field,
+    )
+
+
 def _check_int_range(value: object) -> None:
     """SQLite integers are 64-bit; reject larger operands instead of overflowing in sqlite3."""
-    if isinstance(value, int) and not _INT64_MIN <= value <= _INT64_MAX:
+    if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
         raise InvalidArgumentError(
             f"Expected where operand value to fit in a 64-bit integer, got {value}", field="where"
         )
 
 
+def _carried(operand: object) -> bool:
+    """An operand a message can carry: a scalar, or a list of scalars."""
+    if isinstance(operand, list):
+        return all(value_kind(x) is not None for x in operand)
+    return value_kind(operand) is not None
+
+
+# -- where ----------------------------------------------------------------------------------
+# Validation is split in two walks (see chroma_grpc.store.validation): the shape walk checks
+# the grammar and everything a message cannot carry; the operand walk checks the rest. A
+# single fault gets chromadb 0.4.24's message either way.
+
+
 def validate_where(where: Where) -> None:
     """Raise InvalidArgumentError (a ValueError) with Chroma's message if ``where`` is malformed."""
+    check_where_shape(where)
+    check_where_values(where)
+
+
+def check_where_shape(where: object, levels: int = 0) -> None:
+    """The grammar of ``where``, at most MAX_FILTER_DEPTH levels of $and/$or deep."""
     if not isinstance(where, Mapping):
         raise InvalidArgumentError(f"Expected where to be a dict, got {where}", field="where")
     if len(where) != 1:
         raise InvalidArgumentError(
             f"Expected where to have exactly one operator, got {where}", field="where"
         )
-    for key, value in where.items():
-        if not isinstance(key, str):
-            raise InvalidArgumentError(f"Expected where key to be a str, got {key}", field="where")
-        if key in ("$and", "$or"):
-            if not isinstance(value, list):
-                raise InvalidArgumentError(
-                    "Expected where value for $and or $or to be a list of where expressions, "
-                    f"got {value}",
-                    field="where",
-                )
-            if len(value) <= 1:
-                raise InvalidArgumentError(
-                    "Expected where value for $and or $or to be a list with at least two where "
-                    f"expressions, got {value}",
-                    field="where",
-                )
-            for child in value:
-                validate_where(child)
-            continue
-        if isinstance(value, Mapping):
-            _validate_operator_expression(value)
-        elif value_kind(value) is None:
+    ((key, value),) = where.items()
+    if not isinstance(key, str):
+        raise InvalidArgumentError(f"Expected where key to be a str, got {key}", field="where")
+    if key in ("$and", "$or"):
+        if not isinstance(value, list):
             raise InvalidArgumentError(
-                "Expected where value to be a str, int, float, or operator expression, "
+                "Expected where value for $and or $or to be a list of where expressions, "
                 f"got {value}",
                 field="where",
             )
-        else:
-            _check_int_range(value)
+        if len(value) <= 1:
+            raise InvalidArgumentError(
+                "Expected where value for $and or $or to be a list with at least two where "
+                f"expressions, got {value}",
+                field="where",
+            )
+        if levels >= MAX_FILTER_DEPTH:
+            raise filter_too_deep("where", "where")
+        for child in value:
+            check_where_shape(child, levels + 1)
+    elif isinstance(value, Mapping):
+        _check_operator_expression_shape(value)
+    elif value_kind(value) is None:
+        raise InvalidArgumentError(
+            f"Expected where value to be a str, int, float, or operator expression, got {value}",
+            field="where",
+        )
+    else:
+        _check_int_range(value)
 
 
-def _validate_operator_expression(expr: Mapping[Any, Any]) -> None:
+def _check_operator_expression_shape(expr: Mapping[Any, Any]) -> None:
     if len(expr) != 1:
         raise InvalidArgumentError(
             f"Expected operator expression to have exactly one operator, got {expr}", field="where"
         )
     ((operator, operand),) = expr.items()
-    if operator in _RANGE_OPS and value_kind(operand) not in ("i", "f"):
-        raise InvalidArgumentError(
-            f"Expected operand value to be an int or a float for operator {operator}, "
-            f"got {operand}",
-            field="where",
-        )
-    if operator in ("$in", "$nin") and not isinstance(operand, list):
+    if operator in _RANGE_OPS and not _carried(operand):
+        raise _range_operand(operator, operand)
+    if operator in _LIST_OPS and not isinstance(operand, list):
         raise InvalidArgumentError(
             f"Expected operand value to be an list for operator {operator}, got {operand}",
             field="where",
@@ -125,17 +163,12 @@ def _validate_operator_expression(expr: Mapping[Any, Any]) -> None:
             field="where",
         )
     if isinstance(operand, list):
-        kinds = {value_kind(x) for x in operand}
-        if not operand or len(kinds) != 1 or None in kinds:
-            raise InvalidArgumentError(
-                "Expected where operand value to be a non-empty list, and all values to be of the "
-                f"same type got {operand}",
-                field="where",
-            )
+        if not _carried(operand):
+            raise _bad_list_operand(operand)
         for x in operand:
             _check_int_range(x)
         return
-    if operator in ("$in", "$nin") or value_kind(operand) is None:
+    if value_kind(operand) is None:
         raise InvalidArgumentError(
             "Expected where operand value to be a str, int, float, or list of those type, "
             f"got {operand}",
@@ -144,8 +177,56 @@ def _validate_operator_expression(expr: Mapping[Any, Any]) -> None:
     _check_int_range(operand)
 
 
+def check_where_values(where: Mapping[str, Any]) -> None:
+    """The operand rules of a ``where`` whose shape passed."""
+    ((key, value),) = where.items()
+    if key in ("$and", "$or"):
+        for child in value:
+            check_where_values(child)
+        return
+    if not isinstance(value, Mapping):
+        return
+    ((operator, operand),) = value.items()
+    if operator in _RANGE_OPS and value_kind(operand) not in ("i", "f"):
+        raise _range_operand(operator, operand)
+    if isinstance(operand, list):
+        kinds = {value_kind(x) for x in operand}
+        if not operand or len(kinds) != 1:
+            raise _bad_list_operand(operand)
+        if operator not in _LIST_OPS:
+            raise InvalidArgumentError(
+                f"Expected where operand value for operator {operator} to be a str, int, float "
+                f"or bool, got {operand}; only $in and $nin take a list",
+                field="where",
+            )
+
+
+def _range_operand(operator: str, operand: object) -> InvalidArgumentError:
+    return InvalidArgumentError(
+        f"Expected operand value to be an int or a float for operator {operator}, got {operand}",
+        field="where",
+    )
+
+
+def _bad_list_operand(operand: object) -> InvalidArgumentError:
+    return InvalidArgumentError(
+        "Expected where operand value to be a non-empty list, and all values to be of the same "
+        f"type got {operand}",
+        field="where",
+    )
+
+
+# -- where_document -------------------------------------------------------------------------
+
+
 def validate_where_document(where_document: WhereDocument) -> None:
     """Raise InvalidArgumentError with Chroma's message if ``where_document`` is malformed."""
+    check_where_document_shape(where_document)
+    check_where_document_values(where_document)
+
+
+def check_where_document_shape(where_document: object, levels: int = 0) -> None:
+    """The grammar of ``where_document``, at most MAX_FILTER_DEPTH levels deep."""
     field = "where_document"
     if not isinstance(where_document, Mapping):
         raise InvalidArgumentError(
@@ -156,40 +237,48 @@ def validate_where_document(where_document: WhereDocument) -> None:
             f"Expected where document to have exactly one operator, got {where_document}",
             field=field,
         )
-    for operator, operand in where_document.items():
-        if operator not in _DOC_OPS:
+    ((operator, operand),) = where_document.items()
+    if operator not in _DOC_OPS:
+        raise InvalidArgumentError(
+            f"Expected where document operator to be one of $contains, $and, $or, got {operator}",
+            field=field,
+        )
+    if operator in ("$and", "$or"):
+        if not isinstance(operand, list):
             raise InvalidArgumentError(
-                "Expected where document operator to be one of $contains, $and, $or, "
-                f"got {operator}",
+                "Expected document value for $and or $or to be a list of where document "
+                f"expressions, got {operand}",
                 field=field,
             )
-        if operator in ("$and", "$or"):
-            if not isinstance(operand, list):
-                raise InvalidArgumentError(
-                    "Expected document value for $and or $or to be a list of where document "
-                    f"expressions, got {operand}",
-                    field=field,
-                )
-            if len(operand) <= 1:
-                raise InvalidArgumentError(
-                    "Expected document value for $and or $or to be a list with at least two where "
-                    f"document expressions, got {operand}",
-                    field=field,
-                )
-            for child in operand:
-                validate_where_document(child)
-        elif not isinstance(operand, str):
+        if len(operand) <= 1:
             raise InvalidArgumentError(
-                f"Expected where document operand value for operator {operator} to be a str, "
-                f"got {operand}",
+                "Expected document value for $and or $or to be a list with at least two where "
+                f"document expressions, got {operand}",
                 field=field,
             )
-        elif not operand:
-            raise InvalidArgumentError(
-                f"Expected where document operand value for operator {operator} to be a "
-                "non-empty str",
-                field=field,
-            )
+        if levels >= MAX_FILTER_DEPTH:
+            raise filter_too_deep("where document", field)
+        for child in operand:
+            check_where_document_shape(child, levels + 1)
+    elif not isinstance(operand, str):
+        raise InvalidArgumentError(
+            f"Expected where document operand value for operator {operator} to be a str, "
+            f"got {operand}",
+            field=field,
+        )
+
+
+def check_where_document_values(where_document: Mapping[str, Any]) -> None:
+    """The operand rules of a ``where_document`` whose shape passed."""
+    ((operator, operand),) = where_document.items()
+    if operator in ("$and", "$or"):
+        for child in operand:
+            check_where_document_values(child)
+    elif not operand:
+        raise InvalidArgumentError(
+            f"Expected where document operand value for operator {operator} to be a non-empty str",
+            field="where_document",
+        )
 
 
 # -- compilation ------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from pathlib import Path
 from chroma_grpc.store import _catalog, _reads
 from chroma_grpc.store._catalog import CollectionRow
 from chroma_grpc.store._data_folder import DataFolder
-from chroma_grpc.store._embedding import embed_texts, with_embedded_documents
+from chroma_grpc.store._embedding import embed_texts
 from chroma_grpc.store._failures import FailureContext, translating_failures
 from chroma_grpc.store._index_files import GraphKey, IndexFiles
 from chroma_grpc.store._locks import RWLock
@@ -54,7 +54,6 @@ from chroma_grpc.store.errors import (
     ResetNotAllowedError,
     UniqueConstraintError,
 )
-from chroma_grpc.store.filters import validate_where, validate_where_document
 from chroma_grpc.store.types import (
     DEFAULT_GET_INCLUDE,
     DEFAULT_QUERY_INCLUDE,
@@ -73,24 +72,26 @@ from chroma_grpc.store.types import (
 )
 from chroma_grpc.store.validation import (
     CHANGE_SPACE_MESSAGE,
+    DELETE_NO_CRITERIA_MESSAGE,
+    NAME_OR_ID_MESSAGE,
+    RESET_NOT_ALLOWED_MESSAGE,
+    check_collection_id,
+    check_collection_metadata_values,
+    check_collection_name_shape,
+    check_embeddings_values,
+    check_lookup_name_shape,
+    check_metadata_shape,
+    check_query_inputs_shape,
+    check_query_texts_values,
+    check_read_shape,
+    check_read_values,
+    collection_not_found_message,
+    documents_to_embed,
     validate_batch,
-    validate_collection_metadata,
     validate_collection_name,
-    validate_embeddings,
-    validate_include,
     validate_limit_offset,
-    validate_lookup_ids,
-    validate_metadata,
     validate_n_results,
 )
-
-RESET_MESSAGE = (
-    "Resetting is not allowed by this configuration (to enable it, set `allow_reset` to `True` "
-    "in your Settings() or include `ALLOW_RESET=TRUE` in your environment variables)"
-)
-DELETE_NO_CRITERIA_MESSAGE = """
-    You must provide either ids, where, or where_document to delete. If you want to delete all data in a collection you can delete the collection itself using the delete_collection method. Or alternatively, you can get() all the relevant ids and then delete them.
-"""  # noqa: E501
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,7 @@ class Store:
     def reset(self) -> None:
         self._check_open()
         if not self._allow_reset:
-            raise ResetNotAllowedError(RESET_MESSAGE)
+            raise ResetNotAllowedError(RESET_NOT_ALLOWED_MESSAGE)
         with self._catalog_lock, ExitStack() as stack:
             with self._db.reading() as conn:
                 ids = _catalog.all_ids(conn)
@@ -230,7 +231,7 @@ class Store:
             row = _catalog.by_id(conn, collection_id)
         if row is None:
             raise InvalidCollectionException(
-                f"Collection {collection_id} does not exist.", field="collection_id"
+                collection_not_found_message(collection_id), field="collection_id"
             )
         return row
 
@@ -239,8 +240,11 @@ class Store:
         self, name: str, metadata: Metadata | None = None, get_or_create: bool = False
     ) -> tuple[CollectionInfo, bool]:
         self._check_open()
+        check_collection_name_shape(name)
+        checked = None if metadata is None else dict(check_metadata_shape(metadata))
         validate_collection_name(name)
-        checked = None if metadata is None else validate_collection_metadata(metadata)
+        if checked is not None:
+            check_collection_metadata_values(checked)
         with self._catalog_lock, self._db.atomic() as conn:
             existing = _catalog.by_name(conn, name)
             if existing is None:
@@ -259,14 +263,16 @@ class Store:
     ) -> CollectionInfo:
         self._check_open()
         if (name is None) == (collection_id is None):
-            raise InvalidArgumentError("Name or id must be specified, but not both")
+            raise InvalidArgumentError(NAME_OR_ID_MESSAGE)
+        check_lookup_name_shape(name if name is not None else collection_id)
         with self._db.reading() as conn:
             if name is not None:
                 row = _catalog.by_name(conn, name)
             else:
                 row = _catalog.by_id(conn, str(collection_id))
         if row is None:
-            raise CollectionNotFoundError(f"Collection {name or collection_id} does not exist.")
+            wanted = name if name is not None else collection_id
+            raise CollectionNotFoundError(collection_not_found_message(wanted))
         return row.info
 
     def list_collections(
@@ -286,13 +292,16 @@ class Store:
         self, collection_id: str, name: str | None = None, metadata: Metadata | None = None
     ) -> CollectionInfo:
         self._check_open()
+        check_collection_id(collection_id)
+        if name is not None:
+            check_collection_name_shape(name)
+        checked = None if metadata is None else dict(check_metadata_shape(metadata))
         if name is not None:
             validate_collection_name(name)
-        checked = None
-        if metadata is not None:
-            if "hnsw:space" in validate_metadata(metadata):
+        if checked is not None:
+            check_collection_metadata_values(checked)
+            if "hnsw:space" in checked:
                 raise InvalidArgumentError(CHANGE_SPACE_MESSAGE, field="metadata")
-            checked = validate_collection_metadata(metadata)
         with self._catalog_lock, self._lock_for(collection_id).write():
             row = self._require(collection_id)
             with self._db.atomic() as conn:
@@ -303,11 +312,12 @@ class Store:
 
     def delete_collection(self, name: str) -> None:
         self._check_open()
+        check_lookup_name_shape(name)
         with self._catalog_lock:
             with self._db.reading() as conn:
                 row = _catalog.by_name(conn, name)
             if row is None:
-                raise CollectionNotFoundError(f"Collection {name} does not exist.", field="name")
+                raise CollectionNotFoundError(collection_not_found_message(name), field="name")
             with self._lock_for(row.id).write():
                 with self._db.atomic() as conn:
                     _catalog.delete(conn, row)
@@ -329,12 +339,16 @@ class Store:
         self._write("update", collection_id, batch)
 
     def _write(self, kind: OpKind, collection_id: str, batch: RecordBatch) -> None:
-        """Validate, then log + apply as one transaction, then update the index if loaded."""
+        """Validate, then embed (documents sent without vectors, when this store embeds), then
+        log + apply as one transaction, then update the index if loaded."""
         self._check_open()
-        batch = with_embedded_documents(batch, self._embedder, is_update=kind == "update")
-        vectors = validate_batch(
-            batch, self._limits, require_embeddings=kind != "update", is_update=kind == "update"
-        )
+        check_collection_id(collection_id)
+        is_update = kind == "update"
+        vectors = validate_batch(batch, self._limits, is_update=is_update)
+        texts = documents_to_embed(batch, can_embed=self.embeds_texts, is_update=is_update)
+        if texts is not None:
+            vectors = embed_texts(texts, self._embedder, field="documents")
+            check_embeddings_values(vectors, self._limits, field="documents")
         op = WriteOp(
             kind, collection_id, batch.ids, vectors, batch.metadatas, batch.documents, batch.uris
         )
@@ -362,8 +376,13 @@ class Store:
         where_document: WhereDocument | None = None,
     ) -> int:
         self._check_open()
-        lookup = validate_lookup_ids(ids)
-        self._validate_filters(where, where_document)
+        check_collection_id(collection_id)
+        lookup = check_read_shape(
+            include=frozenset(), ids=ids, where=where, where_document=where_document
+        )
+        check_read_values(
+            include=frozenset(), allow_distances=False, where=where, where_document=where_document
+        )
         if lookup is None and not where and not where_document:
             raise InvalidArgumentError(DELETE_NO_CRITERIA_MESSAGE)
         with self._lock_for(collection_id).write():
@@ -382,15 +401,9 @@ class Store:
         return len(matched)
 
     # -- reads ---------------------------------------------------------------------------------
-    @staticmethod
-    def _validate_filters(where: Where | None, where_document: WhereDocument | None) -> None:
-        if where:
-            validate_where(where)
-        if where_document:
-            validate_where_document(where_document)
-
     def count(self, collection_id: str) -> int:
-        row = self._require(collection_id)
+        self._check_open()
+        row = self._require(check_collection_id(collection_id))
         with self._db.reading() as conn:
             found = conn.execute(
                 "SELECT COUNT(*) FROM records WHERE collection_seq = ?", (row.seq,)
@@ -414,10 +427,23 @@ class Store:
         include: Include = DEFAULT_GET_INCLUDE,
     ) -> GetResult:
         self._check_open()
-        columns = validate_include(include, allow_distances=False)
-        sql_limit, sql_offset = validate_limit_offset(limit, offset)
-        lookup = validate_lookup_ids(ids)
-        self._validate_filters(where, where_document)
+        check_collection_id(collection_id)
+        lookup = check_read_shape(
+            include=include,
+            ids=ids,
+            where=where,
+            where_document=where_document,
+            limit=limit,
+            offset=offset,
+        )
+        columns, sql_limit, sql_offset = check_read_values(
+            include=include,
+            allow_distances=False,
+            where=where,
+            where_document=where_document,
+            limit=limit,
+            offset=offset,
+        )
         row = self._require(collection_id)
         with self._db.reading() as conn:
             rows = _reads.select(
@@ -453,17 +479,18 @@ class Store:
         query_texts: Sequence[str] | None = None,
     ) -> list[QueryResult]:
         self._check_open()
-        if (query_embeddings is None) == (query_texts is None):
-            raise InvalidArgumentError(
-                "query_embeddings: give exactly one of query_embeddings or query_texts",
-                field="query_embeddings",
-            )
-        if query_texts is not None:
-            query_embeddings = embed_texts(query_texts, self._embedder, field="query_texts")
+        check_collection_id(collection_id)
+        queries, texts = check_query_inputs_shape(query_embeddings, query_texts)
         k = validate_n_results(n_results, self._limits)
-        columns = validate_include(include, allow_distances=True)
-        self._validate_filters(where, where_document)
-        queries = validate_embeddings(query_embeddings, self._limits, field="query_embeddings")
+        check_read_shape(include=include, where=where, where_document=where_document)
+        columns, _, _ = check_read_values(
+            include=include, allow_distances=True, where=where, where_document=where_document
+        )
+        if texts is not None:
+            check_query_texts_values(texts)
+            queries = embed_texts(texts, self._embedder, field="query_texts")
+        assert queries is not None  # exactly one of the two inputs
+        check_embeddings_values(queries, self._limits, field="query_embeddings")
         lock = self._lock_for(collection_id)
         while True:
             with lock.read():

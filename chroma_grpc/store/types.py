@@ -23,18 +23,19 @@ Vectors = npt.NDArray[np.float32]
 # Turns texts into one float32 row each; the server hands the store its default model.
 TextEmbedder = Callable[[Sequence[str]], Vectors]
 
-IncludeField = Literal["embeddings", "documents", "metadatas", "distances", "uris"]
-INCLUDE_FIELDS: tuple[IncludeField, ...] = (
+# The fields a read can return besides ids (Chroma's ``include`` minus the client-side "data").
+ResultField = Literal["embeddings", "documents", "metadatas", "distances", "uris"]
+INCLUDE_FIELDS: tuple[ResultField, ...] = (
     "embeddings",
     "documents",
     "metadatas",
     "distances",
     "uris",
 )
-Include = frozenset[IncludeField]
-DEFAULT_GET_INCLUDE: Include = frozenset({"metadatas", "documents"})
-DEFAULT_QUERY_INCLUDE: Include = frozenset({"metadatas", "documents", "distances"})
-PEEK_INCLUDE: Include = frozenset({"embeddings", "metadatas", "documents"})
+ResultFields = frozenset[ResultField]
+DEFAULT_GET_INCLUDE: ResultFields = frozenset({"metadatas", "documents"})
+DEFAULT_QUERY_INCLUDE: ResultFields = frozenset({"metadatas", "documents", "distances"})
+PEEK_INCLUDE: ResultFields = frozenset({"embeddings", "metadatas", "documents"})
 
 DistanceSpace = Literal["l2", "ip", "cosine"]
 DEFAULT_TENANT = "default_tenant"
@@ -73,8 +74,8 @@ class RecordBatch:
 
 
 @dataclass
-class GetResult:
-    """Records in ascending id order; a field not included is None."""
+class Records:
+    """What a get or peek returns: records in ascending id order; a field not included is None."""
 
     ids: list[str]
     embeddings: Vectors | None = None
@@ -84,8 +85,8 @@ class GetResult:
 
 
 @dataclass
-class QueryResult:
-    """The neighbours of one query vector, nearest first; a field not included is None.
+class Neighbours:
+    """The nearest records to one query vector, nearest first; a field not included is None.
 
     ``distances`` are Chroma's: squared L2, ``1 - dot`` (ip) or ``1 - cos`` (cosine).
     """
@@ -105,3 +106,12 @@ class StoreLimits:
     max_batch_size: int = 100_000
     max_dimension: int = 65_536
     max_n_results: int = 100_000
+
+
+# The names these types had before they were renamed apart from the client API's chromadb
+# types (``chroma_grpc.client.types.GetResult`` is chromadb's result dict). Kept only while
+# store modules edited in parallel still use them; new code uses the names above.
+GetResult = Records
+QueryResult = Neighbours
+Include = ResultFields
+IncludeField = ResultField

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from chroma_grpc.v1 import types_pb2 as chroma__grpc_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'chroma_grpc/v1/collection_service.proto\x12\x0e\x63hroma_grpc.v1\x1a\x1a\x63hroma_grpc/v1/types.proto\"|\n\x17\x43reateCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12/\n\x08metadata\x18\x02 \x01(\x0b\x32\x18.chroma_grpc.v1.MetadataH\x00\x88\x01\x01\x12\x15\n\rget_or_create\x18\x03 \x01(\x08\x42\x0b\n\t_metadata\"[\n\x18\x43reateCollectionResponse\x12.\n\ncollection\x18\x01 \x01(\x0b\x32\x1a.chroma_grpc.v1.Collection\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"0\n\x14GetCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\"G\n\x15GetCollectionResponse\x12.\n\ncollection\x18\x01 \x01(\x0b\x32\x1a.chroma_grpc.v1.Collection\"F\n\x16ListCollectionsRequest\x12\x12\n\x05limit\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x0e\n\x06offset\x18\x02 \x01(\rB\x08\n\x06_limit\"J\n\x17ListCollectionsResponse\x12/\n\x0b\x63ollections\x18\x01 \x03(\x0b\x32\x1a.chroma_grpc.v1.Collection\"\x19\n\x17\x43ountCollectionsRequest\")\n\x18\x43ountCollectionsResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x04\"\x8f\x01\n\x17UpdateCollectionRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x15\n\x08new_name\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x33\n\x0cnew_metadata\x18\x03 \x01(\x0b\x32\x18.chroma_grpc.v1.MetadataH\x01\x88\x01\x01\x42\x0b\n\t_new_nameB\x0f\n\r_new_metadata\"J\n\x18UpdateCollectionResponse\x12.\n\ncollection\x18\x01 \x01(\x0b\x32\x1a.chroma_grpc.v1.Collection\"\'\n\x17\x44\x65leteCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1a\n\x18\x44\x65leteCollectionResponse2\xf1\x04\n\x11\x43ollectionService\x12\x65\n\x10\x43reateCollection\x12\'.chroma_grpc.v1.CreateCollectionRequest\x1a(.chroma_grpc.v1.CreateCollectionResponse\x12\\\n\rGetCollection\x12$.chroma_grpc.v1.GetCollectionRequest\x1a%.chroma_grpc.v1.GetCollectionResponse\x12\x62\n\x0fListCollections\x12&.chroma_grpc.v1.ListCollectionsRequest\x1a\'.chroma_grpc.v1.ListCollectionsResponse\x12\x65\n\x10\x43ountCollections\x12\'.chroma_grpc.v1.CountCollectionsRequest\x1a(.chroma_grpc.v1.CountCollectionsResponse\x12\x65\n\x10UpdateCollection\x12\'.chroma_grpc.v1.UpdateCollectionRequest\x1a(.chroma_grpc.v1.UpdateCollectionResponse\x12\x65\n\x10\x44\x65leteCollection\x12\'.chroma_grpc.v1.DeleteCollectionRequest\x1a(.chroma_grpc.v1.DeleteCollectionResponseB[\n\x10io.chromagrpc.v1P\x01ZEgithub.com/chroma-grpc/chroma-grpc/gen/go/chroma_grpc/v1;chromagrpcv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'chroma_grpc/v1/collection_service.proto\x12\x0e\x63hroma_grpc.v1\x1a\x1a\x63hroma_grpc/v1/types.proto\"\x9e\x01\n\x17\x43reateCollectionRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x10\n\x08\x64\x61tabase\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12/\n\x08metadata\x18\x04 \x01(\x0b\x32\x18.chroma_grpc.v1.MetadataH\x00\x88\x01\x01\x12\x15\n\rget_or_create\x18\x05 \x01(\x08\x42\x0b\n\t_metadata\"[\n\x18\x43reateCollectionResponse\x12.\n\ncollection\x18\x01 \x01(\x0b\x32\x1a.chroma_grpc.v1.Collection\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"I\n\x14GetCollectionRequest\x12\x31\n\ncollection\x18\x01 \x01(\x0b\x32\x1d.chroma_grpc.v1.CollectionRef\"G\n\x15GetCollectionResponse\x12.\n\ncollection\x18\x01 \x01(\x0b\x32\x1a.chroma_grpc.v1.Collection\"o\n\x16ListCollectionsRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x10\n\x08\x64\x61tabase\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\x12\x0c\n\x04skip\x18\x05 \x01(\x03\"c\n\x17ListCollectionsResponse\x12/\n\x0b\x63ollections\x18\x01 \x03(\x0b\x32\x1a.chroma_grpc.v1.Collection\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\";\n\x17\x43ountCollectionsRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x10\n\x08\x64\x61tabase\x18\x02 \x01(\t\")\n\x18\x43ountCollectionsResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x04\"\xb6\x01\n\x17UpdateCollectionRequest\x12\x31\n\ncollection\x18\x01 \x01(\x0b\x32\x1d.chroma_grpc.v1.CollectionRef\x12\x15\n\x08new_name\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x33\n\x0cnew_metadata\x18\x03 \x01(\x0b\x32\x18.chroma_grpc.v1.MetadataH\x01\x88\x01\x01\x42\x0b\n\t_new_nameB\x0f\n\r_new_metadata\"J\n\x18UpdateCollectionResponse\x12.\n\ncollection\x18\x01 \x01(\x0b\x32\x1a.chroma_grpc.v1.Collection\"L\n\x17\x44\x65leteCollectionRequest\x12\x31\n\ncollection\x18\x01 \x01(\x0b\x32\x1d.chroma_grpc.v1.CollectionRef\"\x1a\n\x18\x44\x65leteCollectionResponse2\xf1\x04\n\x11\x43ollectionService\x12\x65\n\x10\x43reateCollection\x12\'.chroma_grpc.v1.CreateCollectionRequest\x1a(.chroma_grpc.v1.CreateCollectionResponse\x12\\\n\rGetCollection\x12$.chroma_grpc.v1.GetCollectionRequest\x1a%.chroma_grpc.v1.GetCollectionResponse\x12\x62\n\x0fListCollections\x12&.chroma_grpc.v1.ListCollectionsRequest\x1a\'.chroma_grpc.v1.ListCollectionsResponse\x12\x65\n\x10\x43ountCollections\x12\'.chroma_grpc.v1.CountCollectionsRequest\x1a(.chroma_grpc.v1.CountCollectionsResponse\x12\x65\n\x10UpdateCollection\x12\'.chroma_grpc.v1.UpdateCollectionRequest\x1a(.chroma_grpc.v1.UpdateCollectionResponse\x12\x65\n\x10\x44\x65leteCollection\x12\'.chroma_grpc.v1.DeleteCollectionRequest\x1a(.chroma_grpc.v1.DeleteCollectionResponseB[\n\x10io.chromagrpc.v1P\x01ZEgithub.com/chroma-grpc/chroma-grpc/gen/go/chroma_grpc/v1;chromagrpcv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,30 +33,30 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'chroma_grpc.v1.collection_s
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\020io.chromagrpc.v1P\001ZEgithub.com/chroma-grpc/chroma-grpc/gen/go/chroma_grpc/v1;chromagrpcv1'
-  _globals['_CREATECOLLECTIONREQUEST']._serialized_start=87
-  _globals['_CREATECOLLECTIONREQUEST']._serialized_end=211
-  _globals['_CREATECOLLECTIONRESPONSE']._serialized_start=213
-  _globals['_CREATECOLLECTIONRESPONSE']._serialized_end=304
-  _globals['_GETCOLLECTIONREQUEST']._serialized_start=306
-  _globals['_GETCOLLECTIONREQUEST']._serialized_end=354
-  _globals['_GETCOLLECTIONRESPONSE']._serialized_start=356
-  _globals['_GETCOLLECTIONRESPONSE']._serialized_end=427
-  _globals['_LISTCOLLECTIONSREQUEST']._serialized_start=429
-  _globals['_LISTCOLLECTIONSREQUEST']._serialized_end=499
-  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_start=501
-  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_end=575
-  _globals['_COUNTCOLLECTIONSREQUEST']._serialized_start=577
-  _globals['_COUNTCOLLECTIONSREQUEST']._serialized_end=602
-  _globals['_COUNTCOLLECTIONSRESPONSE']._serialized_start=604
-  _globals['_COUNTCOLLECTIONSRESPONSE']._serialized_end=645
-  _globals['_UPDATECOLLECTIONREQUEST']._serialized_start=648
-  _globals['_UPDATECOLLECTIONREQUEST']._serialized_end=791
-  _globals['_UPDATECOLLECTIONRESPONSE']._serialized_start=793
-  _globals['_UPDATECOLLECTIONRESPONSE']._serialized_end=867
-  _globals['_DELETECOLLECTIONREQUEST']._serialized_start=869
-  _globals['_DELETECOLLECTIONREQUEST']._serialized_end=908
-  _globals['_DELETECOLLECTIONRESPONSE']._serialized_start=910
-  _globals['_DELETECOLLECTIONRESPONSE']._serialized_end=936
-  _globals['_COLLECTIONSERVICE']._serialized_start=939
-  _globals['_COLLECTIONSERVICE']._serialized_end=1564
+  _globals['_CREATECOLLECTIONREQUEST']._serialized_start=88
+  _globals['_CREATECOLLECTIONREQUEST']._serialized_end=246
+  _globals['_CREATECOLLECTIONRESPONSE']._serialized_start=248
+  _globals['_CREATECOLLECTIONRESPONSE']._serialized_end=339
+  _globals['_GETCOLLECTIONREQUEST']._serialized_start=341
+  _globals['_GETCOLLECTIONREQUEST']._serialized_end=414
+  _globals['_GETCOLLECTIONRESPONSE']._serialized_start=416
+  _globals['_GETCOLLECTIONRESPONSE']._serialized_end=487
+  _globals['_LISTCOLLECTIONSREQUEST']._serialized_start=489
+  _globals['_LISTCOLLECTIONSREQUEST']._serialized_end=600
+  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_start=602
+  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_end=701
+  _globals['_COUNTCOLLECTIONSREQUEST']._serialized_start=703
+  _globals['_COUNTCOLLECTIONSREQUEST']._serialized_end=762
+  _globals['_COUNTCOLLECTIONSRESPONSE']._serialized_start=764
+  _globals['_COUNTCOLLECTIONSRESPONSE']._serialized_end=805
+  _globals['_UPDATECOLLECTIONREQUEST']._serialized_start=808
+  _globals['_UPDATECOLLECTIONREQUEST']._serialized_end=990
+  _globals['_UPDATECOLLECTIONRESPONSE']._serialized_start=992
+  _globals['_UPDATECOLLECTIONRESPONSE']._serialized_end=1066
+  _globals['_DELETECOLLECTIONREQUEST']._serialized_start=1068
+  _globals['_DELETECOLLECTIONREQUEST']._serialized_end=1144
+  _globals['_DELETECOLLECTIONRESPONSE']._serialized_start=1146
+  _globals['_DELETECOLLECTIONRESPONSE']._serialized_end=1172
+  _globals['_COLLECTIONSERVICE']._serialized_start=1175
+  _globals['_COLLECTIONSERVICE']._serialized_end=1800
 # @@protoc_insertion_point(module_scope)

@@ -26,7 +26,9 @@ if _version_not_supported:
 
 
 class CollectionServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """Collections inside a tenant and database (empty: Chroma's defaults). Every collection RPC
+    names its collection with a CollectionRef, by id or by name.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -67,24 +69,28 @@ class CollectionServiceStub:
 
 
 class CollectionServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Collections inside a tenant and database (empty: Chroma's defaults). Every collection RPC
+    names its collection with a CollectionRef, by id or by name.
+    """
 
     def CreateCollection(self, request, context):
-        """Create a collection; with get_or_create, return the existing one (metadata, when set, replaces its metadata).
+        """Create a collection; with get_or_create, return the existing one (metadata, when set,
+        replaces its metadata). An existing name without get_or_create: ALREADY_EXISTS.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetCollection(self, request, context):
-        """Look a collection up by name or by id (exactly one).
+        """Look a collection up by id or by name. Missing: NOT_FOUND (COLLECTION_NOT_FOUND).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListCollections(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The collections of a database, in pages (AIP-158), oldest first.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -103,7 +109,8 @@ class CollectionServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeleteCollection(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Delete a collection and all its records.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -150,7 +157,9 @@ def add_CollectionServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class CollectionService:
-    """Missing associated documentation comment in .proto file."""
+    """Collections inside a tenant and database (empty: Chroma's defaults). Every collection RPC
+    names its collection with a CollectionRef, by id or by name.
+    """
 
     @staticmethod
     def CreateCollection(request,

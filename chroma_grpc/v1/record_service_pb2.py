@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from chroma_grpc.v1 import types_pb2 as chroma__grpc_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#chroma_grpc/v1/record_service.proto\x12\x0e\x63hroma_grpc.v1\x1a\x1a\x63hroma_grpc/v1/types.proto\"V\n\x11\x41\x64\x64RecordsRequest\x12\x15\n\rcollection_id\x18\x01 \x01(\t\x12*\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x1b.chroma_grpc.v1.RecordBatch\"*\n\x12\x41\x64\x64RecordsResponse\x12\x14\n\x0crecord_count\x18\x01 \x01(\x04\"Y\n\x14UpsertRecordsRequest\x12\x15\n\rcollection_id\x18\x01 \x01(\t\x12*\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x1b.chroma_grpc.v1.RecordBatch\"-\n\x15UpsertRecordsResponse\x12\x14\n\x0crecord_count\x18\x01 \x01(\x04\"Y\n\x14UpdateRecordsRequest\x12\x15\n\rcollection_id\x18\x01 \x01(\t\x12*\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x1b.chroma_grpc.v1.RecordBatch\"-\n\x15UpdateRecordsResponse\x12\x14\n\x0crecord_count\x18\x01 \x01(\x04\"\xf0\x01\n\x11GetRecordsRequest\x12\x15\n\rcollection_id\x18\x01 \x01(\t\x12\x0b\n\x03ids\x18\x02 \x03(\t\x12$\n\x05where\x18\x03 \x01(\x0b\x32\x15.chroma_grpc.v1.Where\x12\x35\n\x0ewhere_document\x18\x04 \x01(\x0b\x32\x1d.chroma_grpc.v1.WhereDocument\x12\r\n\x05limit\x18\x05 \x01(\x04\x12\x0e\n\x06offset\x18\x06 \x01(\x04\x12(\n\x07include\x18\x07 \x01(\x0b\x32\x17.chroma_grpc.v1.Include\x12\x11\n\tpage_size\x18\x08 \x01(\r\"j\n\x12GetRecordsResponse\x12\'\n\x07records\x18\x01 \x03(\x0b\x32\x16.chroma_grpc.v1.Record\x12+\n\nembeddings\x18\x02 \x01(\x0b\x32\x17.chroma_grpc.v1.Vectors\"\x8e\x02\n\x13QueryRecordsRequest\x12\x15\n\rcollection_id\x18\x01 \x01(\t\x12\x31\n\x10query_embeddings\x18\x02 \x01(\x0b\x32\x17.chroma_grpc.v1.Vectors\x12\x13\n\x0bquery_texts\x18\x03 \x03(\t\x12\x11\n\tn_results\x18\x04 \x01(\r\x12$\n\x05where\x18\x05 \x01(\x0b\x32\x15.chroma_grpc.v1.Where\x12\x35\n\x0ewhere_document\x18\x06 \x01(\x0b\x32\x1d.chroma_grpc.v1.WhereDocument\x12(\n\x07include\x18\x07 \x01(\x0b\x32\x17.chroma_grpc.v1.Include\"\x94\x01\n\x14QueryRecordsResponse\x12\x13\n\x0bquery_index\x18\x01 \x01(\r\x12\'\n\x07records\x18\x02 \x03(\x0b\x32\x16.chroma_grpc.v1.Record\x12+\n\nembeddings\x18\x03 \x01(\x0b\x32\x17.chroma_grpc.v1.Vectors\x12\x11\n\tdistances\x18\x04 \x03(\x02\"\x97\x01\n\x14\x44\x65leteRecordsRequest\x12\x15\n\rcollection_id\x18\x01 \x01(\t\x12\x0b\n\x03ids\x18\x02 \x03(\t\x12$\n\x05where\x18\x03 \x01(\x0b\x32\x15.chroma_grpc.v1.Where\x12\x35\n\x0ewhere_document\x18\x04 \x01(\x0b\x32\x1d.chroma_grpc.v1.WhereDocument\".\n\x15\x44\x65leteRecordsResponse\x12\x15\n\rdeleted_count\x18\x01 \x01(\x04\",\n\x13\x43ountRecordsRequest\x12\x15\n\rcollection_id\x18\x01 \x01(\t\"%\n\x14\x43ountRecordsResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x04\":\n\x12PeekRecordsRequest\x12\x15\n\rcollection_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\"k\n\x13PeekRecordsResponse\x12\'\n\x07records\x18\x01 \x03(\x0b\x32\x16.chroma_grpc.v1.Record\x12+\n\nembeddings\x18\x02 \x01(\x0b\x32\x17.chroma_grpc.v1.Vectors2\xeb\x05\n\rRecordService\x12U\n\nAddRecords\x12!.chroma_grpc.v1.AddRecordsRequest\x1a\".chroma_grpc.v1.AddRecordsResponse(\x01\x12^\n\rUpsertRecords\x12$.chroma_grpc.v1.UpsertRecordsRequest\x1a%.chroma_grpc.v1.UpsertRecordsResponse(\x01\x12^\n\rUpdateRecords\x12$.chroma_grpc.v1.UpdateRecordsRequest\x1a%.chroma_grpc.v1.UpdateRecordsResponse(\x01\x12U\n\nGetRecords\x12!.chroma_grpc.v1.GetRecordsRequest\x1a\".chroma_grpc.v1.GetRecordsResponse0\x01\x12[\n\x0cQueryRecords\x12#.chroma_grpc.v1.QueryRecordsRequest\x1a$.chroma_grpc.v1.QueryRecordsResponse0\x01\x12\\\n\rDeleteRecords\x12$.chroma_grpc.v1.DeleteRecordsRequest\x1a%.chroma_grpc.v1.DeleteRecordsResponse\x12Y\n\x0c\x43ountRecords\x12#.chroma_grpc.v1.CountRecordsRequest\x1a$.chroma_grpc.v1.CountRecordsResponse\x12V\n\x0bPeekRecords\x12\".chroma_grpc.v1.PeekRecordsRequest\x1a#.chroma_grpc.v1.PeekRecordsResponseB[\n\x10io.chromagrpc.v1P\x01ZEgithub.com/chroma-grpc/chroma-grpc/gen/go/chroma_grpc/v1;chromagrpcv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#chroma_grpc/v1/record_service.proto\x12\x0e\x63hroma_grpc.v1\x1a\x1a\x63hroma_grpc/v1/types.proto\"\x96\x01\n\x11\x41\x64\x64RecordsRequest\x12\x31\n\ncollection\x18\x01 \x01(\x0b\x32\x1d.chroma_grpc.v1.CollectionRef\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12*\n\x05\x62\x61tch\x18\x03 \x01(\x0b\x32\x1b.chroma_grpc.v1.RecordBatch\x12\x0e\n\x06\x63ommit\x18\x04 \x01(\x08\"*\n\x12\x41\x64\x64RecordsResponse\x12\x14\n\x0crecord_count\x18\x01 \x01(\x04\"\x99\x01\n\x14UpsertRecordsRequest\x12\x31\n\ncollection\x18\x01 \x01(\x0b\x32\x1d.chroma_grpc.v1.CollectionRef\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12*\n\x05\x62\x61tch\x18\x03 \x01(\x0b\x32\x1b.chroma_grpc.v1.RecordBatch\x12\x0e\n\x06\x63ommit\x18\x04 \x01(\x08\"-\n\x15UpsertRecordsResponse\x12\x14\n\x0crecord_count\x18\x01 \x01(\x04\"\x99\x01\n\x14UpdateRecordsRequest\x12\x31\n\ncollection\x18\x01 \x01(\x0b\x32\x1d.chroma_grpc.v1.CollectionRef\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12*\n\x05\x62\x61tch\x18\x03 \x01(\x0b\x32\x1b.chroma_grpc.v1.RecordBatch\x12\x0e\n\x06\x63ommit\x18\x04 \x01(\x08\"-\n\x15UpdateRecordsResponse\x12\x14\n\x0crecord_count\x18\x01 \x01(\x04\"\xa0\x02\n\x11GetRecordsRequest\x12\x31\n\ncollection\x18\x01 \x01(\x0b\x32\x1d.chroma_grpc.v1.CollectionRef\x12\x0b\n\x03ids\x18\x02 \x03(\t\x12$\n\x05where\x18\x03 \x01(\x0b\x32\x15.chroma_grpc.v1.Where\x12\x35\n\x0ewhere_document\x18\x04 \x01(\x0b\x32\x1d.chroma_grpc.v1.WhereDocument\x12\r\n\x05limit\x18\x05 \x01(\x03\x12\x0e\n\x06offset\x18\x06 \x01(\x03\x12(\n\x07include\x18\x07 \x01(\x0b\x32\x17.chroma_grpc.v1.Include\x12\x11\n\tpage_size\x18\x08 \x01(\x05\x12\x12\n\npage_token\x18\t \x01(\t\"\x83\x01\n\x12GetRecordsResponse\x12\'\n\x07records\x18\x01 \x03(\x0b\x32\x16.chroma_grpc.v1.Record\x12+\n\nembeddings\x18\x02 \x01(\x0b\x32\x17.chroma_grpc.v1.Vectors\x12\x17\n\x0fnext_page_token\x18\x03 \x01(\t\"\x1b\n\nQueryTexts\x12\r\n\x05texts\x18\x01 \x03(\t\"\xe6\x02\n\x13QueryRecordsRequest\x12\x31\n\ncollection\x18\x01 \x01(\x0b\x32\x1d.chroma_grpc.v1.CollectionRef\x12\x33\n\x10query_embeddings\x18\x02 \x01(\x0b\x32\x17.chroma_grpc.v1.VectorsH\x00\x12\x31\n\x0bquery_texts\x18\x03 \x01(\x0b\x32\x1a.chroma_grpc.v1.QueryTextsH\x00\x12\x16\n\tn_results\x18\x04 \x01(\rH\x01\x88\x01\x01\x12$\n\x05where\x18\x05 \x01(\x0b\x32\x15.chroma_grpc.v1.Where\x12\x35\n\x0ewhere_document\x18\x06 \x01(\x0b\x32\x1d.chroma_grpc.v1.WhereDocument\x12(\n\x07include\x18\x07 \x01(\x0b\x32\x17.chroma_grpc.v1.IncludeB\x07\n\x05queryB\x0c\n\n_n_results\"\x94\x01\n\x14QueryRecordsResponse\x12\x13\n\x0bquery_index\x18\x01 \x01(\r\x12\'\n\x07records\x18\x02 \x03(\x0b\x32\x16.chroma_grpc.v1.Record\x12+\n\nembeddings\x18\x03 \x01(\x0b\x32\x17.chroma_grpc.v1.Vectors\x12\x11\n\tdistances\x18\x04 \x03(\x02\"\xb3\x01\n\x14\x44\x65leteRecordsRequest\x12\x31\n\ncollection\x18\x01 \x01(\x0b\x32\x1d.chroma_grpc.v1.CollectionRef\x12\x0b\n\x03ids\x18\x02 \x03(\t\x12$\n\x05where\x18\x03 \x01(\x0b\x32\x15.chroma_grpc.v1.Where\x12\x35\n\x0ewhere_document\x18\x04 \x01(\x0b\x32\x1d.chroma_grpc.v1.WhereDocument\".\n\x15\x44\x65leteRecordsResponse\x12\x15\n\rdeleted_count\x18\x01 \x01(\x04\"H\n\x13\x43ountRecordsRequest\x12\x31\n\ncollection\x18\x01 \x01(\x0b\x32\x1d.chroma_grpc.v1.CollectionRef\"%\n\x14\x43ountRecordsResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x04\"e\n\x12PeekRecordsRequest\x12\x31\n\ncollection\x18\x01 \x01(\x0b\x32\x1d.chroma_grpc.v1.CollectionRef\x12\x12\n\x05limit\x18\x02 \x01(\rH\x00\x88\x01\x01\x42\x08\n\x06_limit\"k\n\x13PeekRecordsResponse\x12\'\n\x07records\x18\x01 \x03(\x0b\x32\x16.chroma_grpc.v1.Record\x12+\n\nembeddings\x18\x02 \x01(\x0b\x32\x17.chroma_grpc.v1.Vectors2\xeb\x05\n\rRecordService\x12U\n\nAddRecords\x12!.chroma_grpc.v1.AddRecordsRequest\x1a\".chroma_grpc.v1.AddRecordsResponse(\x01\x12^\n\rUpsertRecords\x12$.chroma_grpc.v1.UpsertRecordsRequest\x1a%.chroma_grpc.v1.UpsertRecordsResponse(\x01\x12^\n\rUpdateRecords\x12$.chroma_grpc.v1.UpdateRecordsRequest\x1a%.chroma_grpc.v1.UpdateRecordsResponse(\x01\x12U\n\nGetRecords\x12!.chroma_grpc.v1.GetRecordsRequest\x1a\".chroma_grpc.v1.GetRecordsResponse0\x01\x12[\n\x0cQueryRecords\x12#.chroma_grpc.v1.QueryRecordsRequest\x1a$.chroma_grpc.v1.QueryRecordsResponse0\x01\x12\\\n\rDeleteRecords\x12$.chroma_grpc.v1.DeleteRecordsRequest\x1a%.chroma_grpc.v1.DeleteRecordsResponse\x12Y\n\x0c\x43ountRecords\x12#.chroma_grpc.v1.CountRecordsRequest\x1a$.chroma_grpc.v1.CountRecordsResponse\x12V\n\x0bPeekRecords\x12\".chroma_grpc.v1.PeekRecordsRequest\x1a#.chroma_grpc.v1.PeekRecordsResponseB[\n\x10io.chromagrpc.v1P\x01ZEgithub.com/chroma-grpc/chroma-grpc/gen/go/chroma_grpc/v1;chromagrpcv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,38 +33,40 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'chroma_grpc.v1.record_servi
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\020io.chromagrpc.v1P\001ZEgithub.com/chroma-grpc/chroma-grpc/gen/go/chroma_grpc/v1;chromagrpcv1'
-  _globals['_ADDRECORDSREQUEST']._serialized_start=83
-  _globals['_ADDRECORDSREQUEST']._serialized_end=169
-  _globals['_ADDRECORDSRESPONSE']._serialized_start=171
-  _globals['_ADDRECORDSRESPONSE']._serialized_end=213
-  _globals['_UPSERTRECORDSREQUEST']._serialized_start=215
-  _globals['_UPSERTRECORDSREQUEST']._serialized_end=304
-  _globals['_UPSERTRECORDSRESPONSE']._serialized_start=306
-  _globals['_UPSERTRECORDSRESPONSE']._serialized_end=351
-  _globals['_UPDATERECORDSREQUEST']._serialized_start=353
-  _globals['_UPDATERECORDSREQUEST']._serialized_end=442
-  _globals['_UPDATERECORDSRESPONSE']._serialized_start=444
-  _globals['_UPDATERECORDSRESPONSE']._serialized_end=489
-  _globals['_GETRECORDSREQUEST']._serialized_start=492
-  _globals['_GETRECORDSREQUEST']._serialized_end=732
-  _globals['_GETRECORDSRESPONSE']._serialized_start=734
-  _globals['_GETRECORDSRESPONSE']._serialized_end=840
-  _globals['_QUERYRECORDSREQUEST']._serialized_start=843
-  _globals['_QUERYRECORDSREQUEST']._serialized_end=1113
-  _globals['_QUERYRECORDSRESPONSE']._serialized_start=1116
-  _globals['_QUERYRECORDSRESPONSE']._serialized_end=1264
-  _globals['_DELETERECORDSREQUEST']._serialized_start=1267
-  _globals['_DELETERECORDSREQUEST']._serialized_end=1418
-  _globals['_DELETERECORDSRESPONSE']._serialized_start=1420
-  _globals['_DELETERECORDSRESPONSE']._serialized_end=1466
-  _globals['_COUNTRECORDSREQUEST']._serialized_start=1468
-  _globals['_COUNTRECORDSREQUEST']._serialized_end=1512
-  _globals['_COUNTRECORDSRESPONSE']._serialized_start=1514
-  _globals['_COUNTRECORDSRESPONSE']._serialized_end=1551
-  _globals['_PEEKRECORDSREQUEST']._serialized_start=1553
-  _globals['_PEEKRECORDSREQUEST']._serialized_end=1611
-  _globals['_PEEKRECORDSRESPONSE']._serialized_start=1613
-  _globals['_PEEKRECORDSRESPONSE']._serialized_end=1720
-  _globals['_RECORDSERVICE']._serialized_start=1723
-  _globals['_RECORDSERVICE']._serialized_end=2470
+  _globals['_ADDRECORDSREQUEST']._serialized_start=84
+  _globals['_ADDRECORDSREQUEST']._serialized_end=234
+  _globals['_ADDRECORDSRESPONSE']._serialized_start=236
+  _globals['_ADDRECORDSRESPONSE']._serialized_end=278
+  _globals['_UPSERTRECORDSREQUEST']._serialized_start=281
+  _globals['_UPSERTRECORDSREQUEST']._serialized_end=434
+  _globals['_UPSERTRECORDSRESPONSE']._serialized_start=436
+  _globals['_UPSERTRECORDSRESPONSE']._serialized_end=481
+  _globals['_UPDATERECORDSREQUEST']._serialized_start=484
+  _globals['_UPDATERECORDSREQUEST']._serialized_end=637
+  _globals['_UPDATERECORDSRESPONSE']._serialized_start=639
+  _globals['_UPDATERECORDSRESPONSE']._serialized_end=684
+  _globals['_GETRECORDSREQUEST']._serialized_start=687
+  _globals['_GETRECORDSREQUEST']._serialized_end=975
+  _globals['_GETRECORDSRESPONSE']._serialized_start=978
+  _globals['_GETRECORDSRESPONSE']._serialized_end=1109
+  _globals['_QUERYTEXTS']._serialized_start=1111
+  _globals['_QUERYTEXTS']._serialized_end=1138
+  _globals['_QUERYRECORDSREQUEST']._serialized_start=1141
+  _globals['_QUERYRECORDSREQUEST']._serialized_end=1499
+  _globals['_QUERYRECORDSRESPONSE']._serialized_start=1502
+  _globals['_QUERYRECORDSRESPONSE']._serialized_end=1650
+  _globals['_DELETERECORDSREQUEST']._serialized_start=1653
+  _globals['_DELETERECORDSREQUEST']._serialized_end=1832
+  _globals['_DELETERECORDSRESPONSE']._serialized_start=1834
+  _globals['_DELETERECORDSRESPONSE']._serialized_end=1880
+  _globals['_COUNTRECORDSREQUEST']._serialized_start=1882
+  _globals['_COUNTRECORDSREQUEST']._serialized_end=1954
+  _globals['_COUNTRECORDSRESPONSE']._serialized_start=1956
+  _globals['_COUNTRECORDSRESPONSE']._serialized_end=1993
+  _globals['_PEEKRECORDSREQUEST']._serialized_start=1995
+  _globals['_PEEKRECORDSREQUEST']._serialized_end=2096
+  _globals['_PEEKRECORDSRESPONSE']._serialized_start=2098
+  _globals['_PEEKRECORDSRESPONSE']._serialized_end=2205
+  _globals['_RECORDSERVICE']._serialized_start=2208
+  _globals['_RECORDSERVICE']._serialized_end=2955
 # @@protoc_insertion_point(module_scope)

@@ -26,7 +26,17 @@ if _version_not_supported:
 
 
 class RecordServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """Records of one collection, named by a CollectionRef (by id or by name).
+
+    Writes are client streams that commit explicitly: the first message names the collection,
+    data chunks of a few MB follow (the first and last messages may carry data too), and the
+    LAST message sets `commit: true`. Only then is the whole stream applied, as one atomic write,
+    and answered. A stream that ends without a commit message writes nothing: a client that
+    cancels, dies or times out gets CANCELLED / DEADLINE_EXCEEDED as usual, one that ends the
+    stream without the flag gets ABORTED (reason WRITE_NOT_COMMITTED). A message after the commit
+    message is INVALID_ARGUMENT. A write whose commit message was sent may be applied even if the
+    client cancels before the reply arrives.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -77,39 +87,49 @@ class RecordServiceStub:
 
 
 class RecordServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Records of one collection, named by a CollectionRef (by id or by name).
+
+    Writes are client streams that commit explicitly: the first message names the collection,
+    data chunks of a few MB follow (the first and last messages may carry data too), and the
+    LAST message sets `commit: true`. Only then is the whole stream applied, as one atomic write,
+    and answered. A stream that ends without a commit message writes nothing: a client that
+    cancels, dies or times out gets CANCELLED / DEADLINE_EXCEEDED as usual, one that ends the
+    stream without the flag gets ABORTED (reason WRITE_NOT_COMMITTED). A message after the commit
+    message is INVALID_ARGUMENT. A write whose commit message was sent may be applied even if the
+    client cancels before the reply arrives.
+    """
 
     def AddRecords(self, request_iterator, context):
-        """Add records; ids that already exist are skipped. Client-streaming: send the batch in
-        chunks of a few MB; the whole stream is applied as one atomic write when it closes.
+        """Add records; ids that already exist are skipped (the stored record is unchanged).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def UpsertRecords(self, request_iterator, context):
-        """Add new ids, update existing ones (metadata merged). Streaming and atomic as AddRecords.
+        """Add new ids, update existing ones (metadata merged key by key).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def UpdateRecords(self, request_iterator, context):
-        """Update existing ids (metadata merged); missing ids are skipped. Streaming and atomic as AddRecords.
+        """Update existing ids (metadata merged; null_value deletes a key); missing ids are skipped.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetRecords(self, request, context):
-        """Records by ids and/or filters, ascending by id, in pages (one message per page).
+        """Records by ids and/or filters, ascending by id, in pages (one message per page). Each page
+        carries the token that resumes the read after it, should the stream break.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def QueryRecords(self, request, context):
-        """Nearest neighbours; one message per query vector, in order.
+        """Nearest neighbours; one message per query, in order.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -129,7 +149,7 @@ class RecordServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def PeekRecords(self, request, context):
-        """The first `limit` records by id, with embeddings.
+        """The first `limit` records by id, with embeddings, in one message (GetRecords pages).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -187,7 +207,17 @@ def add_RecordServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class RecordService:
-    """Missing associated documentation comment in .proto file."""
+    """Records of one collection, named by a CollectionRef (by id or by name).
+
+    Writes are client streams that commit explicitly: the first message names the collection,
+    data chunks of a few MB follow (the first and last messages may carry data too), and the
+    LAST message sets `commit: true`. Only then is the whole stream applied, as one atomic write,
+    and answered. A stream that ends without a commit message writes nothing: a client that
+    cancels, dies or times out gets CANCELLED / DEADLINE_EXCEEDED as usual, one that ends the
+    stream without the flag gets ABORTED (reason WRITE_NOT_COMMITTED). A message after the commit
+    message is INVALID_ARGUMENT. A write whose commit message was sent may be applied even if the
+    client cancels before the reply arrives.
+    """
 
     @staticmethod
     def AddRecords(request_iterator,

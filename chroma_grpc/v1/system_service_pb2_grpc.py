@@ -81,7 +81,7 @@ class SystemServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Reset(self, request, context):
-        """Delete every collection; FAILED_PRECONDITION unless the server allows reset.
+        """Delete every collection; FAILED_PRECONDITION (RESET_NOT_ALLOWED) unless the server allows it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

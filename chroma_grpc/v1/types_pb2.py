@@ -22,9 +22,10 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63hroma_grpc/v1/types.proto\x12\x0e\x63hroma_grpc.v1\"D\n\x07Vectors\x12\x11\n\tdimension\x18\x01 \x01(\r\x12\x16\n\x0epacked_float32\x18\x02 \x01(\x0c\x12\x0e\n\x06values\x18\x03 \x03(\x02\"r\n\rMetadataValue\x12\x16\n\x0cstring_value\x18\x01 \x01(\tH\x00\x12\x13\n\tint_value\x18\x02 \x01(\x03H\x00\x12\x15\n\x0b\x66loat_value\x18\x03 \x01(\x01H\x00\x12\x14\n\nbool_value\x18\x04 \x01(\x08H\x00\x42\x07\n\x05value\"\x8e\x01\n\x08Metadata\x12\x34\n\x06\x66ields\x18\x01 \x03(\x0b\x32$.chroma_grpc.v1.Metadata.FieldsEntry\x1aL\n\x0b\x46ieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12,\n\x05value\x18\x02 \x01(\x0b\x32\x1d.chroma_grpc.v1.MetadataValue:\x02\x38\x01\"w\n\x05Where\x12\x33\n\tcondition\x18\x01 \x01(\x0b\x32\x1e.chroma_grpc.v1.FieldConditionH\x00\x12\x31\n\x08\x63hildren\x18\x02 \x01(\x0b\x32\x1d.chroma_grpc.v1.WhereChildrenH\x00\x42\x06\n\x04node\"k\n\rWhereChildren\x12\x31\n\x08operator\x18\x01 \x01(\x0e\x32\x1f.chroma_grpc.v1.BooleanOperator\x12\'\n\x08\x63hildren\x18\x02 \x03(\x0b\x32\x15.chroma_grpc.v1.Where\"\xb0\x01\n\x0e\x46ieldCondition\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x34\n\x08operator\x18\x02 \x01(\x0e\x32\".chroma_grpc.v1.ComparisonOperator\x12,\n\x05value\x18\x03 \x01(\x0b\x32\x1d.chroma_grpc.v1.MetadataValue\x12-\n\x06values\x18\x04 \x03(\x0b\x32\x1d.chroma_grpc.v1.MetadataValue\"\x8a\x01\n\rWhereDocument\x12\x36\n\tcondition\x18\x01 \x01(\x0b\x32!.chroma_grpc.v1.DocumentConditionH\x00\x12\x39\n\x08\x63hildren\x18\x02 \x01(\x0b\x32%.chroma_grpc.v1.WhereDocumentChildrenH\x00\x42\x06\n\x04node\"U\n\x11\x44ocumentCondition\x12\x32\n\x08operator\x18\x01 \x01(\x0e\x32 .chroma_grpc.v1.DocumentOperator\x12\x0c\n\x04text\x18\x02 \x01(\t\"{\n\x15WhereDocumentChildren\x12\x31\n\x08operator\x18\x01 \x01(\x0e\x32\x1f.chroma_grpc.v1.BooleanOperator\x12/\n\x08\x63hildren\x18\x02 \x03(\x0b\x32\x1d.chroma_grpc.v1.WhereDocument\"7\n\x07Include\x12,\n\x06\x66ields\x18\x01 \x03(\x0e\x32\x1c.chroma_grpc.v1.IncludeField\"\x90\x01\n\x06Record\x12\n\n\x02id\x18\x01 \x01(\t\x12/\n\x08metadata\x18\x02 \x01(\x0b\x32\x18.chroma_grpc.v1.MetadataH\x00\x88\x01\x01\x12\x15\n\x08\x64ocument\x18\x03 \x01(\tH\x01\x88\x01\x01\x12\x10\n\x03uri\x18\x04 \x01(\tH\x02\x88\x01\x01\x42\x0b\n\t_metadataB\x0b\n\t_documentB\x06\n\x04_uri\"c\n\x0bRecordBatch\x12\'\n\x07records\x18\x01 \x03(\x0b\x32\x16.chroma_grpc.v1.Record\x12+\n\nembeddings\x18\x02 \x01(\x0b\x32\x17.chroma_grpc.v1.Vectors\"\xac\x01\n\nCollection\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12/\n\x08metadata\x18\x03 \x01(\x0b\x32\x18.chroma_grpc.v1.MetadataH\x00\x88\x01\x01\x12\x16\n\tdimension\x18\x04 \x01(\rH\x01\x88\x01\x01\x12\x0e\n\x06tenant\x18\x05 \x01(\t\x12\x10\n\x08\x64\x61tabase\x18\x06 \x01(\tB\x0b\n\t_metadataB\x0c\n\n_dimension*f\n\x0f\x42ooleanOperator\x12 \n\x1c\x42OOLEAN_OPERATOR_UNSPECIFIED\x10\x00\x12\x18\n\x14\x42OOLEAN_OPERATOR_AND\x10\x01\x12\x17\n\x13\x42OOLEAN_OPERATOR_OR\x10\x02*\x9c\x02\n\x12\x43omparisonOperator\x12#\n\x1f\x43OMPARISON_OPERATOR_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x43OMPARISON_OPERATOR_EQ\x10\x01\x12\x1a\n\x16\x43OMPARISON_OPERATOR_NE\x10\x02\x12\x1a\n\x16\x43OMPARISON_OPERATOR_GT\x10\x03\x12\x1b\n\x17\x43OMPARISON_OPERATOR_GTE\x10\x04\x12\x1a\n\x16\x43OMPARISON_OPERATOR_LT\x10\x05\x12\x1b\n\x17\x43OMPARISON_OPERATOR_LTE\x10\x06\x12\x1a\n\x16\x43OMPARISON_OPERATOR_IN\x10\x07\x12\x1b\n\x17\x43OMPARISON_OPERATOR_NIN\x10\x08*y\n\x10\x44ocumentOperator\x12!\n\x1d\x44OCUMENT_OPERATOR_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x44OCUMENT_OPERATOR_CONTAINS\x10\x01\x12\"\n\x1e\x44OCUMENT_OPERATOR_NOT_CONTAINS\x10\x02*\xba\x01\n\x0cIncludeField\x12\x1d\n\x19INCLUDE_FIELD_UNSPECIFIED\x10\x00\x12\x1c\n\x18INCLUDE_FIELD_EMBEDDINGS\x10\x01\x12\x1b\n\x17INCLUDE_FIELD_DOCUMENTS\x10\x02\x12\x1b\n\x17INCLUDE_FIELD_METADATAS\x10\x03\x12\x1b\n\x17INCLUDE_FIELD_DISTANCES\x10\x04\x12\x16\n\x12INCLUDE_FIELD_URIS\x10\x05\x42[\n\x10io.chromagrpc.v1P\x01ZEgithub.com/chroma-grpc/chroma-grpc/gen/go/chroma_grpc/v1;chromagrpcv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63hroma_grpc/v1/types.proto\x12\x0e\x63hroma_grpc.v1\x1a\x1cgoogle/protobuf/struct.proto\"]\n\rCollectionRef\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x10\n\x08\x64\x61tabase\x18\x02 \x01(\t\x12\x0c\n\x02id\x18\x03 \x01(\tH\x00\x12\x0e\n\x04name\x18\x04 \x01(\tH\x00\x42\x0c\n\ncollection\"\xac\x01\n\nCollection\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12/\n\x08metadata\x18\x03 \x01(\x0b\x32\x18.chroma_grpc.v1.MetadataH\x00\x88\x01\x01\x12\x16\n\tdimension\x18\x04 \x01(\rH\x01\x88\x01\x01\x12\x0e\n\x06tenant\x18\x05 \x01(\t\x12\x10\n\x08\x64\x61tabase\x18\x06 \x01(\tB\x0b\n\t_metadataB\x0c\n\n_dimension\"k\n\x07Vectors\x12\x11\n\tdimension\x18\x01 \x01(\r\x12\x18\n\x0epacked_float32\x18\x02 \x01(\x0cH\x00\x12+\n\x06values\x18\x03 \x01(\x0b\x32\x19.chroma_grpc.v1.FloatListH\x00\x42\x06\n\x04\x64\x61ta\"\x1b\n\tFloatList\x12\x0e\n\x06values\x18\x01 \x03(\x02\"\xa4\x01\n\rMetadataValue\x12\x16\n\x0cstring_value\x18\x01 \x01(\tH\x00\x12\x13\n\tint_value\x18\x02 \x01(\x03H\x00\x12\x15\n\x0b\x66loat_value\x18\x03 \x01(\x01H\x00\x12\x14\n\nbool_value\x18\x04 \x01(\x08H\x00\x12\x30\n\nnull_value\x18\x05 \x01(\x0e\x32\x1a.google.protobuf.NullValueH\x00\x42\x07\n\x05value\"\x8e\x01\n\x08Metadata\x12\x34\n\x06\x66ields\x18\x01 \x03(\x0b\x32$.chroma_grpc.v1.Metadata.FieldsEntry\x1aL\n\x0b\x46ieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12,\n\x05value\x18\x02 \x01(\x0b\x32\x1d.chroma_grpc.v1.MetadataValue:\x02\x38\x01\"w\n\x05Where\x12\x33\n\tcondition\x18\x01 \x01(\x0b\x32\x1e.chroma_grpc.v1.FieldConditionH\x00\x12\x31\n\x08\x63hildren\x18\x02 \x01(\x0b\x32\x1d.chroma_grpc.v1.WhereChildrenH\x00\x42\x06\n\x04node\"k\n\rWhereChildren\x12\x31\n\x08operator\x18\x01 \x01(\x0e\x32\x1f.chroma_grpc.v1.BooleanOperator\x12\'\n\x08\x63hildren\x18\x02 \x03(\x0b\x32\x15.chroma_grpc.v1.Where\"\xc0\x01\n\x0e\x46ieldCondition\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x34\n\x08operator\x18\x02 \x01(\x0e\x32\".chroma_grpc.v1.ComparisonOperator\x12.\n\x05value\x18\x03 \x01(\x0b\x32\x1d.chroma_grpc.v1.MetadataValueH\x00\x12\x30\n\x06values\x18\x04 \x01(\x0b\x32\x1e.chroma_grpc.v1.MetadataValuesH\x00\x42\t\n\x07operand\"?\n\x0eMetadataValues\x12-\n\x06values\x18\x01 \x03(\x0b\x32\x1d.chroma_grpc.v1.MetadataValue\"\x8a\x01\n\rWhereDocument\x12\x36\n\tcondition\x18\x01 \x01(\x0b\x32!.chroma_grpc.v1.DocumentConditionH\x00\x12\x39\n\x08\x63hildren\x18\x02 \x01(\x0b\x32%.chroma_grpc.v1.WhereDocumentChildrenH\x00\x42\x06\n\x04node\"U\n\x11\x44ocumentCondition\x12\x32\n\x08operator\x18\x01 \x01(\x0e\x32 .chroma_grpc.v1.DocumentOperator\x12\x0c\n\x04text\x18\x02 \x01(\t\"{\n\x15WhereDocumentChildren\x12\x31\n\x08operator\x18\x01 \x01(\x0e\x32\x1f.chroma_grpc.v1.BooleanOperator\x12/\n\x08\x63hildren\x18\x02 \x03(\x0b\x32\x1d.chroma_grpc.v1.WhereDocument\"7\n\x07Include\x12,\n\x06\x66ields\x18\x01 \x03(\x0e\x32\x1c.chroma_grpc.v1.IncludeField\"\x90\x01\n\x06Record\x12\n\n\x02id\x18\x01 \x01(\t\x12/\n\x08metadata\x18\x02 \x01(\x0b\x32\x18.chroma_grpc.v1.MetadataH\x00\x88\x01\x01\x12\x15\n\x08\x64ocument\x18\x03 \x01(\tH\x01\x88\x01\x01\x12\x10\n\x03uri\x18\x04 \x01(\tH\x02\x88\x01\x01\x42\x0b\n\t_metadataB\x0b\n\t_documentB\x06\n\x04_uri\"c\n\x0bRecordBatch\x12\'\n\x07records\x18\x01 \x03(\x0b\x32\x16.chroma_grpc.v1.Record\x12+\n\nembeddings\x18\x02 \x01(\x0b\x32\x17.chroma_grpc.v1.Vectors*f\n\x0f\x42ooleanOperator\x12 \n\x1c\x42OOLEAN_OPERATOR_UNSPECIFIED\x10\x00\x12\x18\n\x14\x42OOLEAN_OPERATOR_AND\x10\x01\x12\x17\n\x13\x42OOLEAN_OPERATOR_OR\x10\x02*\x9c\x02\n\x12\x43omparisonOperator\x12#\n\x1f\x43OMPARISON_OPERATOR_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x43OMPARISON_OPERATOR_EQ\x10\x01\x12\x1a\n\x16\x43OMPARISON_OPERATOR_NE\x10\x02\x12\x1a\n\x16\x43OMPARISON_OPERATOR_GT\x10\x03\x12\x1b\n\x17\x43OMPARISON_OPERATOR_GTE\x10\x04\x12\x1a\n\x16\x43OMPARISON_OPERATOR_LT\x10\x05\x12\x1b\n\x17\x43OMPARISON_OPERATOR_LTE\x10\x06\x12\x1a\n\x16\x43OMPARISON_OPERATOR_IN\x10\x07\x12\x1b\n\x17\x43OMPARISON_OPERATOR_NIN\x10\x08*y\n\x10\x44ocumentOperator\x12!\n\x1d\x44OCUMENT_OPERATOR_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x44OCUMENT_OPERATOR_CONTAINS\x10\x01\x12\"\n\x1e\x44OCUMENT_OPERATOR_NOT_CONTAINS\x10\x02*\xba\x01\n\x0cIncludeField\x12\x1d\n\x19INCLUDE_FIELD_UNSPECIFIED\x10\x00\x12\x1c\n\x18INCLUDE_FIELD_EMBEDDINGS\x10\x01\x12\x1b\n\x17INCLUDE_FIELD_DOCUMENTS\x10\x02\x12\x1b\n\x17INCLUDE_FIELD_METADATAS\x10\x03\x12\x1b\n\x17INCLUDE_FIELD_DISTANCES\x10\x04\x12\x16\n\x12INCLUDE_FIELD_URIS\x10\x05\x42[\n\x10io.chromagrpc.v1P\x01ZEgithub.com/chroma-grpc/chroma-grpc/gen/go/chroma_grpc/v1;chromagrpcv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,40 +35,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'\n\020io.chromagrpc.v1P\001ZEgithub.com/chroma-grpc/chroma-grpc/gen/go/chroma_grpc/v1;chromagrpcv1'
   _globals['_METADATA_FIELDSENTRY']._loaded_options = None
   _globals['_METADATA_FIELDSENTRY']._serialized_options = b'8\001'
-  _globals['_BOOLEANOPERATOR']._serialized_start=1619
-  _globals['_BOOLEANOPERATOR']._serialized_end=1721
-  _globals['_COMPARISONOPERATOR']._serialized_start=1724
-  _globals['_COMPARISONOPERATOR']._serialized_end=2008
-  _globals['_DOCUMENTOPERATOR']._serialized_start=2010
-  _globals['_DOCUMENTOPERATOR']._serialized_end=2131
-  _globals['_INCLUDEFIELD']._serialized_start=2134
-  _globals['_INCLUDEFIELD']._serialized_end=2320
-  _globals['_VECTORS']._serialized_start=46
-  _globals['_VECTORS']._serialized_end=114
-  _globals['_METADATAVALUE']._serialized_start=116
-  _globals['_METADATAVALUE']._serialized_end=230
-  _globals['_METADATA']._serialized_start=233
-  _globals['_METADATA']._serialized_end=375
-  _globals['_METADATA_FIELDSENTRY']._serialized_start=299
-  _globals['_METADATA_FIELDSENTRY']._serialized_end=375
-  _globals['_WHERE']._serialized_start=377
-  _globals['_WHERE']._serialized_end=496
-  _globals['_WHERECHILDREN']._serialized_start=498
-  _globals['_WHERECHILDREN']._serialized_end=605
-  _globals['_FIELDCONDITION']._serialized_start=608
-  _globals['_FIELDCONDITION']._serialized_end=784
-  _globals['_WHEREDOCUMENT']._serialized_start=787
-  _globals['_WHEREDOCUMENT']._serialized_end=925
-  _globals['_DOCUMENTCONDITION']._serialized_start=927
-  _globals['_DOCUMENTCONDITION']._serialized_end=1012
-  _globals['_WHEREDOCUMENTCHILDREN']._serialized_start=1014
-  _globals['_WHEREDOCUMENTCHILDREN']._serialized_end=1137
-  _globals['_INCLUDE']._serialized_start=1139
-  _globals['_INCLUDE']._serialized_end=1194
-  _globals['_RECORD']._serialized_start=1197
-  _globals['_RECORD']._serialized_end=1341
-  _globals['_RECORDBATCH']._serialized_start=1343
-  _globals['_RECORDBATCH']._serialized_end=1442
-  _globals['_COLLECTION']._serialized_start=1445
-  _globals['_COLLECTION']._serialized_end=1617
+  _globals['_BOOLEANOPERATOR']._serialized_start=1944
+  _globals['_BOOLEANOPERATOR']._serialized_end=2046
+  _globals['_COMPARISONOPERATOR']._serialized_start=2049
+  _globals['_COMPARISONOPERATOR']._serialized_end=2333
+  _globals['_DOCUMENTOPERATOR']._serialized_start=2335
+  _globals['_DOCUMENTOPERATOR']._serialized_end=2456
+  _globals['_INCLUDEFIELD']._serialized_start=2459
+  _globals['_INCLUDEFIELD']._serialized_end=2645
+  _globals['_COLLECTIONREF']._serialized_start=76
+  _globals['_COLLECTIONREF']._serialized_end=169
+  _globals['_COLLECTION']._serialized_start=172
+  _globals['_COLLECTION']._serialized_end=344
+  _globals['_VECTORS']._serialized_start=346
+  _globals['_VECTORS']._serialized_end=453
+  _globals['_FLOATLIST']._serialized_start=455
+  _globals['_FLOATLIST']._serialized_end=482
+  _globals['_METADATAVALUE']._serialized_start=485
+  _globals['_METADATAVALUE']._serialized_end=649
+  _globals['_METADATA']._serialized_start=652
+  _globals['_METADATA']._serialized_end=794
+  _globals['_METADATA_FIELDSENTRY']._serialized_start=718
+  _globals['_METADATA_FIELDSENTRY']._serialized_end=794
+  _globals['_WHERE']._serialized_start=796
+  _globals['_WHERE']._serialized_end=915
+  _globals['_WHERECHILDREN']._serialized_start=917
+  _globals['_WHERECHILDREN']._serialized_end=1024
+  _globals['_FIELDCONDITION']._serialized_start=1027
+  _globals['_FIELDCONDITION']._serialized_end=1219
+  _globals['_METADATAVALUES']._serialized_start=1221
+  _globals['_METADATAVALUES']._serialized_end=1284
+  _globals['_WHEREDOCUMENT']._serialized_start=1287
+  _globals['_WHEREDOCUMENT']._serialized_end=1425
+  _globals['_DOCUMENTCONDITION']._serialized_start=1427
+  _globals['_DOCUMENTCONDITION']._serialized_end=1512
+  _globals['_WHEREDOCUMENTCHILDREN']._serialized_start=1514
+  _globals['_WHEREDOCUMENTCHILDREN']._serialized_end=1637
+  _globals['_INCLUDE']._serialized_start=1639
+  _globals['_INCLUDE']._serialized_end=1694
+  _globals['_RECORD']._serialized_start=1697
+  _globals['_RECORD']._serialized_end=1841
+  _globals['_RECORDBATCH']._serialized_start=1843
+  _globals['_RECORDBATCH']._serialized_end=1942
 # @@protoc_insertion_point(module_scope)

@@ -16,34 +16,38 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from chroma_grpc.store.errors import (
+    CLIENT_SIDE_ERRORS,
     ERROR_CLASSES,
     ERRORS_BY_REASON,
     ChromaError,
+    DeadlineExceededError,
     ErrorCode,
     InternalError,
     ResourceExhaustedError,
+    ServerUnavailableError,
 )
+from chroma_grpc.store.validation import SERVER_UNREACHABLE_MESSAGE
 
+__all__ = [
+    "DOMAIN",
+    "DeadlineExceededError",
+    "ServerUnavailableError",
+    "error_info",
+    "from_rpc_error",
+    "grpc_code",
+    "raising_store_errors",
+    "to_status",
+]
+
+# ErrorInfo.domain of every error chroma-grpc sends (protos/chroma_grpc/v1/errors.proto).
 DOMAIN = "chroma-grpc"
-NOT_RUNNING_MESSAGE = "Could not connect to a Chroma server. Are you sure it is running?"
-
-
-class ServerUnavailableError(ChromaError, ConnectionError, ValueError):
-    """The server cannot be reached (UNAVAILABLE); a ValueError as in chromadb's HttpClient."""
-
-    reason = "UNAVAILABLE"
-
-
-class DeadlineExceededError(ChromaError, TimeoutError):
-    """The call's deadline passed before the server answered."""
-
-    reason = "DEADLINE_EXCEEDED"
 
 
 # First class per code: what a status without our ErrorInfo (e.g. from grpc core) becomes.
 _CLASS_BY_CODE: dict[str, type[ChromaError]] = {}
 for _cls in ERROR_CLASSES:
-    _CLASS_BY_CODE.setdefault(_cls.code.value, _cls)
+    if _cls not in CLIENT_SIDE_ERRORS:
+        _CLASS_BY_CODE.setdefault(_cls.code.value, _cls)
 
 
 def grpc_code(code: ErrorCode) -> grpc.StatusCode:
@@ -103,7 +107,7 @@ def from_rpc_error(error: grpc.RpcError) -> Exception:
     if info is not None and cls is not None:
         return cls(message, field=info.metadata.get("field") or None)
     if code == grpc.StatusCode.UNAVAILABLE:
-        return ServerUnavailableError(f"{NOT_RUNNING_MESSAGE} ({message})")
+        return ServerUnavailableError(f"{SERVER_UNREACHABLE_MESSAGE} ({message})")
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return DeadlineExceededError(f"Deadline exceeded: {message}")
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:

@@ -2,34 +2,33 @@
 
 Writes travel as a stream of ``RecordBatch`` chunks of at most ``DEFAULT_CHUNK_BYTES`` each and
 are merged back into one :class:`RecordBatch` (so the store applies them atomically). Reads
-travel as pages of the same size, far below grpcio's default 4 MiB receive limit.
+travel as pages of the same size, far below grpcio's default 4 MiB receive limit. Encoders
+expect batches whose shape was checked (``check_batch_shape``); decoders check only how the
+chunks fit together and leave Chroma's rules to the store.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Union, cast
 
 import numpy as np
 
-from chroma_grpc.store.errors import BatchSizeExceededError, InvalidArgumentError
+from chroma_grpc.store.errors import InvalidArgumentError
 from chroma_grpc.store.types import (
     INCLUDE_FIELDS,
-    GetResult,
-    Include,
     Metadata,
     MetadataValue,
-    QueryResult,
+    Neighbours,
     RecordBatch,
+    Records,
+    ResultField,
+    ResultFields,
     Vectors,
 )
-from chroma_grpc.store.validation import batch_size_advice
+from chroma_grpc.store.validation import batch_size_exceeded
 from chroma_grpc.v1 import record_service_pb2, types_pb2
-from chroma_grpc.wire.metadata import (
-    from_proto_metadata,
-    from_proto_update_metadata,
-    to_proto_metadata,
-)
+from chroma_grpc.wire.metadata import from_proto_metadata, to_proto_metadata
 from chroma_grpc.wire.vectors import FLOAT32_BYTES, from_proto_vectors, to_proto_vectors
 
 DEFAULT_CHUNK_BYTES = 2 * 1024 * 1024
@@ -38,14 +37,16 @@ DEFAULT_PAGE_BYTES = 2 * 1024 * 1024
 _RECORD_OVERHEAD = 8
 PageMessage = Union[record_service_pb2.GetRecordsResponse, record_service_pb2.PeekRecordsResponse]
 
-_INCLUDE_TO_PROTO: dict[str, types_pb2.IncludeField] = {
+_INCLUDE_TO_PROTO: dict[ResultField, types_pb2.IncludeField.ValueType] = {
     "embeddings": types_pb2.INCLUDE_FIELD_EMBEDDINGS,
     "documents": types_pb2.INCLUDE_FIELD_DOCUMENTS,
     "metadatas": types_pb2.INCLUDE_FIELD_METADATAS,
     "distances": types_pb2.INCLUDE_FIELD_DISTANCES,
     "uris": types_pb2.INCLUDE_FIELD_URIS,
 }
-_INCLUDE_FROM_PROTO = {value: key for key, value in _INCLUDE_TO_PROTO.items()}
+_INCLUDE_FROM_PROTO: dict[int, ResultField] = {
+    value: key for key, value in _INCLUDE_TO_PROTO.items()
+}
 assert set(_INCLUDE_TO_PROTO) == set(INCLUDE_FIELDS)
 
 
@@ -53,20 +54,17 @@ assert set(_INCLUDE_TO_PROTO) == set(INCLUDE_FIELDS)
 
 
 def to_proto_include(include: Iterable[str]) -> types_pb2.Include:
-    """An explicit include list (sorted, so equal sets give equal messages)."""
-    fields = []
-    for name in sorted(set(include)):
-        if name not in _INCLUDE_TO_PROTO:
-            raise InvalidArgumentError(
-                f"Expected include item to be one of {', '.join(INCLUDE_FIELDS)}, got {name}"
-            )
-        fields.append(_INCLUDE_TO_PROTO[name])
-    return types_pb2.Include(fields=fields)
+    """An explicit include list in a fixed order (equal sets give equal messages); "data" is
+    the client API's (loaded from uris) and is not sent."""
+    wanted = set(include)
+    return types_pb2.Include(
+        fields=[_INCLUDE_TO_PROTO[name] for name in INCLUDE_FIELDS if name in wanted]
+    )
 
 
-def from_proto_include(message: types_pb2.Include, *, field: str = "include") -> Include:
+def from_proto_include(message: types_pb2.Include, *, field: str = "include") -> ResultFields:
     """The include set; UNSPECIFIED and unknown enum values are rejected."""
-    names = set()
+    names: set[ResultField] = set()
     for i, value in enumerate(message.fields):
         name = _INCLUDE_FROM_PROTO.get(value)
         if name is None:
@@ -76,7 +74,7 @@ def from_proto_include(message: types_pb2.Include, *, field: str = "include") ->
                 field=f"{field}.fields[{i}]",
             )
         names.add(name)
-    return frozenset(names)  # type: ignore[arg-type]  # names come from IncludeField keys
+    return frozenset(names)
 
 
 # -- single records --------------------------------------------------------------------------
@@ -97,13 +95,6 @@ def to_proto_record(
     if uri is not None:
         record.uri = uri
     return record
-
-
-def _column(values: Sized | None, name: str, count: int) -> None:
-    if values is not None and len(values) != count:
-        raise InvalidArgumentError(
-            f"Number of {name} {len(values)} must match number of ids {count}"
-        )
 
 
 def _chunk_bounds(
@@ -128,13 +119,6 @@ def iter_batch_chunks(
 ) -> Iterator[types_pb2.RecordBatch]:
     """Split a batch into chunks of at most ``max_bytes`` each; an empty batch gives one chunk."""
     count = len(batch.ids)
-    for name, column in (
-        ("embeddings", batch.embeddings),
-        ("metadatas", batch.metadatas),
-        ("documents", batch.documents),
-        ("uris", batch.uris),
-    ):
-        _column(column, name, count)
     metadatas = batch.metadatas or [None] * count
     documents = batch.documents or [None] * count
     uris = batch.uris or [None] * count
@@ -153,40 +137,36 @@ def iter_batch_chunks(
         yield chunk
 
 
-def merge_batch_chunks(
-    chunks: Iterable[types_pb2.RecordBatch],
-    *,
-    max_dimension: int,
-    max_batch_size: int | None = None,
-    allow_none_values: bool = False,
-    field: str = "batch",
-) -> RecordBatch:
-    """Validate and join chunks into one batch, failing as soon as the count passes the limit.
+class BatchDecoder:
+    """Joins the chunks of one write stream into one batch, decoding each as it arrives.
 
-    A column is None when no record in any chunk sets it; embeddings must be sent with every
-    non-empty chunk or with none. ``allow_none_values`` (update/upsert) lets an empty metadata
-    value through as None ("delete this key").
+    A column is None when no record in any chunk sets it (a column of Nones means the same to
+    the store). Embeddings must come with every non-empty chunk or with none, in one dimension.
+    Past ``max_batch_size`` records it fails at once (nothing more is buffered).
     """
-    decode_metadata = from_proto_update_metadata if allow_none_values else from_proto_metadata
-    ids: list[str] = []
-    metadatas: list[Metadata | None] = []
-    documents: list[str | None] = []
-    uris: list[str | None] = []
-    vectors: list[Vectors] = []
-    with_embeddings: bool | None = None
-    for chunk in chunks:
+
+    def __init__(self, *, max_batch_size: int, field: str = "batch") -> None:
+        self._max_batch_size = max_batch_size
+        self._field = field
+        self.ids: list[str] = []
+        self._metadatas: list[Metadata | None] = []
+        self._documents: list[str | None] = []
+        self._uris: list[str | None] = []
+        self._vectors: list[Vectors] = []
+        self._with_embeddings: bool | None = None
+
+    def add(self, chunk: types_pb2.RecordBatch) -> None:
+        """Decode one chunk into the batch."""
+        field = self._field
         if not chunk.records:
-            continue
-        if max_batch_size is not None and len(ids) + len(chunk.records) > max_batch_size:
-            raise BatchSizeExceededError(
-                f"Batch size {len(ids) + len(chunk.records)} exceeds maximum batch size "
-                f"{max_batch_size}; {batch_size_advice(max_batch_size)}",
-                field=f"{field}.records",
-            )
+            return
+        count = len(self.ids) + len(chunk.records)
+        if count > self._max_batch_size:
+            raise batch_size_exceeded(count, self._max_batch_size, field=f"{field}.records")
         has_embeddings = chunk.HasField("embeddings")
-        if with_embeddings is None:
-            with_embeddings = has_embeddings
-        elif has_embeddings != with_embeddings:
+        if self._with_embeddings is None:
+            self._with_embeddings = has_embeddings
+        elif has_embeddings != self._with_embeddings:
             raise InvalidArgumentError(
                 f"{field}.embeddings: set in some chunks but not others; send embeddings for "
                 "every record or for none",
@@ -194,43 +174,54 @@ def merge_batch_chunks(
             )
         if has_embeddings:
             array = from_proto_vectors(
-                chunk.embeddings,
-                field=f"{field}.embeddings",
-                max_dimension=max_dimension,
-                expected_count=len(chunk.records),
-                copy=False,
+                chunk.embeddings, field=f"{field}.embeddings", expected_count=len(chunk.records)
             )
-            if vectors and array.shape[1] != vectors[0].shape[1]:
+            if self._vectors and array.shape[1] != self._vectors[0].shape[1]:
                 raise InvalidArgumentError(
                     f"{field}.embeddings.dimension: {array.shape[1]} differs from the "
-                    f"{vectors[0].shape[1]} of earlier chunks",
+                    f"{self._vectors[0].shape[1]} of earlier chunks",
                     field=f"{field}.embeddings.dimension",
                 )
-            vectors.append(array)
+            self._vectors.append(array)
         for record in chunk.records:
-            path = f"{field}.records[{len(ids)}]"
-            ids.append(record.id)
-            # None values (update's "delete key") ride in the Metadata mapping, as in chromadb.
-            metadatas.append(
-                cast(Metadata, decode_metadata(record.metadata, field=f"{path}.metadata"))
+            path = f"{field}.records[{len(self.ids)}]"
+            self.ids.append(record.id)
+            self._metadatas.append(
+                cast(Metadata, from_proto_metadata(record.metadata, field=f"{path}.metadata"))
                 if record.HasField("metadata")
                 else None
             )
-            documents.append(record.document if record.HasField("document") else None)
-            uris.append(record.uri if record.HasField("uri") else None)
-    return RecordBatch(
-        ids=ids,
-        embeddings=np.concatenate(vectors) if vectors else None,
-        metadatas=metadatas if any(m is not None for m in metadatas) else None,
-        documents=documents if any(d is not None for d in documents) else None,
-        uris=uris if any(u is not None for u in uris) else None,
-    )
+            self._documents.append(record.document if record.HasField("document") else None)
+            self._uris.append(record.uri if record.HasField("uri") else None)
+
+    def batch(self) -> RecordBatch:
+        """Everything decoded so far as one batch (one chunk's vectors are not copied)."""
+        vectors = self._vectors
+        return RecordBatch(
+            ids=self.ids,
+            embeddings=(vectors[0] if len(vectors) == 1 else np.concatenate(vectors))
+            if vectors
+            else None,
+            metadatas=self._metadatas if any(m is not None for m in self._metadatas) else None,
+            documents=self._documents if any(d is not None for d in self._documents) else None,
+            uris=self._uris if any(u is not None for u in self._uris) else None,
+        )
+
+
+def merge_batch_chunks(
+    chunks: Iterable[types_pb2.RecordBatch], *, max_batch_size: int, field: str = "batch"
+) -> RecordBatch:
+    """Decode and join chunks into one batch (see :class:`BatchDecoder`)."""
+    decoder = BatchDecoder(max_batch_size=max_batch_size, field=field)
+    for chunk in chunks:
+        decoder.add(chunk)
+    return decoder.batch()
 
 
 # -- read results ----------------------------------------------------------------------------
 
 
-def _result_records(result: GetResult | QueryResult) -> list[types_pb2.Record]:
+def _result_records(result: Records | Neighbours) -> list[types_pb2.Record]:
     count = len(result.ids)
     metadatas = result.metadatas or [None] * count
     documents = result.documents or [None] * count
@@ -244,7 +235,7 @@ def _result_records(result: GetResult | QueryResult) -> list[types_pb2.Record]:
 
 
 def iter_get_pages(
-    result: GetResult, *, page_size: int = 0, max_bytes: int = DEFAULT_PAGE_BYTES
+    result: Records, *, page_size: int = 0, max_bytes: int = DEFAULT_PAGE_BYTES
 ) -> Iterator[record_service_pb2.GetRecordsResponse]:
     """Pages of at most ``page_size`` records (0: any) and about ``max_bytes``; at least one."""
     records = _result_records(result)
@@ -258,7 +249,7 @@ def iter_get_pages(
         yield page
 
 
-def to_proto_peek(result: GetResult) -> record_service_pb2.PeekRecordsResponse:
+def to_proto_peek(result: Records) -> record_service_pb2.PeekRecordsResponse:
     """A peek result as one message (peeks are small)."""
     response = record_service_pb2.PeekRecordsResponse(records=_result_records(result))
     if result.embeddings is not None:
@@ -267,7 +258,7 @@ def to_proto_peek(result: GetResult) -> record_service_pb2.PeekRecordsResponse:
 
 
 def _decode_records(
-    records: Sequence[types_pb2.Record], include: Include, field: str
+    records: Sequence[types_pb2.Record], include: ResultFields, field: str
 ) -> tuple[
     list[str],
     list[dict[str, MetadataValue] | None] | None,
@@ -277,10 +268,10 @@ def _decode_records(
     ids = [record.id for record in records]
     metadatas = (
         [
-            from_proto_metadata(r.metadata, field=f"{field}[{i}].metadata")
+            cast(dict[str, MetadataValue], from_proto_metadata(r.metadata, field="metadata"))
             if r.HasField("metadata")
             else None
-            for i, r in enumerate(records)
+            for r in records
         ]
         if "metadatas" in include
         else None
@@ -294,11 +285,9 @@ def _decode_records(
     return ids, metadatas, documents, uris
 
 
-def merge_get_pages(
-    pages: Iterable[PageMessage], include: Include, *, max_dimension: int
-) -> GetResult:
-    """Join pages (or one peek reply) into a GetResult; fields not included stay None."""
-    result = GetResult(
+def merge_get_pages(pages: Iterable[PageMessage], include: ResultFields) -> Records:
+    """Join pages (or one peek reply) into Records; fields not included stay None."""
+    result = Records(
         ids=[],
         metadatas=[] if "metadatas" in include else None,
         documents=[] if "documents" in include else None,
@@ -317,25 +306,22 @@ def merge_get_pages(
             if column is not None and values is not None:
                 column.extend(values)  # type: ignore[arg-type]  # same element type per pair
         if "embeddings" in include:
-            array = from_proto_vectors(
-                page.embeddings,
-                field="embeddings",
-                max_dimension=max_dimension,
-                expected_count=len(ids),
-                copy=False,
-            )
+            array = from_proto_vectors(page.embeddings, field="embeddings", expected_count=len(ids))
             dimension = dimension or array.shape[1]
             if len(array):
                 vectors.append(array)
     if "embeddings" in include:
-        result.embeddings = (
-            np.concatenate(vectors) if vectors else np.empty((0, dimension), np.float32)
-        )
+        if len(vectors) == 1:
+            result.embeddings = vectors[0]
+        else:
+            result.embeddings = (
+                np.concatenate(vectors) if vectors else np.empty((0, dimension), np.float32)
+            )
     return result
 
 
 def to_proto_query_response(
-    query_index: int, result: QueryResult
+    query_index: int, result: Neighbours
 ) -> record_service_pb2.QueryRecordsResponse:
     """The neighbours of one query vector as one stream message."""
     response = record_service_pb2.QueryRecordsResponse(
@@ -349,22 +335,19 @@ def to_proto_query_response(
 
 
 def from_proto_query_response(
-    message: record_service_pb2.QueryRecordsResponse, include: Include, *, max_dimension: int
-) -> QueryResult:
-    """One QueryResult; fields not included stay None."""
+    message: record_service_pb2.QueryRecordsResponse, include: ResultFields
+) -> Neighbours:
+    """One query's Neighbours; fields not included stay None."""
     ids, metadatas, documents, uris = _decode_records(message.records, include, "records")
     embeddings = None
     if "embeddings" in include:
         embeddings = from_proto_vectors(
-            message.embeddings,
-            field="embeddings",
-            max_dimension=max_dimension,
-            expected_count=len(ids),
+            message.embeddings, field="embeddings", expected_count=len(ids)
         )
     distances = None
     if "distances" in include:
         distances = np.asarray(message.distances, dtype=np.float32)
-    return QueryResult(
+    return Neighbours(
         ids=ids,
         distances=distances,
         embeddings=embeddings,

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // A chroma-grpc client in Node.js: loads the contract straight from ../../protos, creates a
-// collection (get_or_create), adds vectors with metadata (packed little-endian float32), queries
-// with a where filter and prints what happened as JSON lines on stdout.
+// collection (get_or_create), adds vectors with metadata (packed little-endian float32) in one
+// write stream that commits on its last message, queries with a where filter and prints what
+// happened as JSON lines on stdout.
 //
 //   npm ci && node client.js [HOST:PORT] [COLLECTION]
 //
@@ -51,7 +52,7 @@ function unpackVectors(message) {
     const bytes = Buffer.from(message.packed_float32);
     flat = Array.from({ length: bytes.length / 4 }, (_, i) => bytes.readFloatLE(i * 4));
   } else {
-    flat = message.values || [];
+    flat = (message.values && message.values.values) || [];
   }
   const rows = [];
   for (let i = 0; i < flat.length; i += message.dimension) {
@@ -89,7 +90,11 @@ function unary(client, method, request) {
   });
 }
 
-/** A client-streaming call: writes each message, closes the stream, resolves the reply. */
+/**
+ * A client-streaming call: writes each message, closes the stream, resolves the reply. Write
+ * streams are applied only if their last message says `commit: true` (set it on the last message
+ * passed here); a stream that ends without it writes nothing and fails with ABORTED.
+ */
 function clientStream(client, method, messages) {
   return new Promise((resolve, reject) => {
     const call = client[method]((error, reply) => (error ? reject(error) : resolve(reply)));
@@ -133,7 +138,8 @@ async function main() {
   const createdNow = Boolean(created); // false is the proto3 default, so absent on the wire
   print('collection', { id: collection.id, name: collection.name, created: createdNow });
 
-  // Two chunks of one atomic add stream; ids that already exist are skipped, so reruns are safe.
+  // Two chunks of one atomic add stream: the first names the collection, the last commits.
+  // Ids that already exist are skipped, so reruns are safe.
   const chunks = [
     {
       ids: ['n1', 'n2'],
@@ -152,7 +158,8 @@ async function main() {
     records,
     'AddRecords',
     chunks.map((chunk, index) => ({
-      collection_id: index === 0 ? collection.id : '',
+      collection: index === 0 ? { id: collection.id } : undefined,
+      commit: index === chunks.length - 1,
       batch: {
         records: chunk.ids.map((id, i) => ({
           id,
@@ -165,12 +172,13 @@ async function main() {
   );
   print('added', { record_count: Number(added.record_count) });
 
-  const { count } = await unary(records, 'CountRecords', { collection_id: collection.id });
+  // Any record RPC may name its collection by name instead of id.
+  const { count } = await unary(records, 'CountRecords', { collection: { name } });
   print('count', { count: Number(count || 0) });
 
   // where {"year": {"$gte": 2023}}, two query vectors, two neighbours each.
   const replies = await serverStream(records, 'QueryRecords', {
-    collection_id: collection.id,
+    collection: { id: collection.id },
     query_embeddings: packVectors([[0.9, 0.1, 0], [0, 0.1, 0.9]]),
     n_results: 2,
     where: {

@@ -1,4 +1,5 @@
-"""Client-level API (spec §3): system calls and collection management, on both transports."""
+"""Client-level API (chromadb 0.4.24's ClientAPI): system calls and collection management, on
+both transports."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Embedding functions and data loaders (spec §4, §10, §13), on both transports."""
+"""Embedding functions and data loaders as chromadb 0.4.24 has them, on both transports."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Factories, Settings and shared systems (spec §1, §2, §11, §14.16-17)."""
+"""Factories, Settings and shared systems, as chromadb 0.4.24 has them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""query (spec §4, §7, §8, §14): distances, n_results, filters and result shapes."""
+"""query as chromadb 0.4.24 answers it: distances, n_results, filters and result shapes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Record operations (spec §4, §5, §14): add/get/peek/update/upsert/delete/count."""
+"""Record operations with chromadb 0.4.24's semantics: add/get/peek/update/upsert/delete/count."""
 
 from __future__ import annotations
 

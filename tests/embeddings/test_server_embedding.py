@@ -70,7 +70,9 @@ def _create(stub: collection_service_pb2_grpc.CollectionServiceStub, name: str) 
 def _documents_only(collection_id: str) -> record_service_pb2.AddRecordsRequest:
     records = [types_pb2.Record(id=i, document=d) for i, d in zip(IDS, DOCUMENTS, strict=True)]
     return record_service_pb2.AddRecordsRequest(
-        collection_id=collection_id, batch=types_pb2.RecordBatch(records=records)
+        collection=types_pb2.CollectionRef(id=collection_id),
+        batch=types_pb2.RecordBatch(records=records),
+        commit=True,
     )
 
 
@@ -83,7 +85,10 @@ def test_raw_stub_documents_are_embedded_by_the_server(embedding_server: ServerP
         fields=[types_pb2.INCLUDE_FIELD_EMBEDDINGS, types_pb2.INCLUDE_FIELD_DISTANCES]
     )
     query = record_service_pb2.QueryRecordsRequest(
-        collection_id=collection_id, query_texts=QUESTIONS, n_results=2, include=include
+        collection=types_pb2.CollectionRef(id=collection_id),
+        query_texts=record_service_pb2.QueryTexts(texts=QUESTIONS),
+        n_results=2,
+        include=include,
     )
     replies = list(records.QueryRecords(query))
 
@@ -122,13 +127,16 @@ def test_embedding_switched_off_answers_failed_precondition(plain_server: Server
         records.AddRecords(iter([_documents_only(collection_id)]))
     _assert_failed_precondition(add_error.value, "embeddings")
 
-    query = record_service_pb2.QueryRecordsRequest(collection_id=collection_id, query_texts=["x"])
+    query = record_service_pb2.QueryRecordsRequest(
+        collection=types_pb2.CollectionRef(id=collection_id),
+        query_texts=record_service_pb2.QueryTexts(texts=["x"]),
+    )
     with pytest.raises(grpc.RpcError) as query_error:
         list(records.QueryRecords(query))
     _assert_failed_precondition(query_error.value, "query_texts")
 
     count = records.CountRecords(
-        record_service_pb2.CountRecordsRequest(collection_id=collection_id)
+        record_service_pb2.CountRecordsRequest(collection=types_pb2.CollectionRef(id=collection_id))
     )
     assert count.count == 0
 

@@ -1,7 +1,7 @@
 """Start chroma-grpc servers for tests: in-process over a given store, or as a subprocess.
 
 with serve_in_process(Store()) as address:          # "127.0.0.1:PORT"
-    store = GrpcStore(address)
+    store = StoreProxy(address)
 
 server = start_server_process(tmp_path, "--allow-reset")
 ... server.address ...

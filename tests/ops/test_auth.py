@@ -100,8 +100,8 @@ def test_every_rpc_kind_is_protected_but_health_is_not(server: ServerProcess) ->
         reply = health.Check(health_pb2.HealthCheckRequest(), timeout=10)
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
-        system = system_grpc.SystemServiceStub(channel)  # type: ignore[no-untyped-call]
-        records = record_service_pb2_grpc.RecordServiceStub(channel)  # type: ignore[no-untyped-call]
+        system = system_grpc.SystemServiceStub(channel)
+        records = record_service_pb2_grpc.RecordServiceStub(channel)
         reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
         calls: dict[str, Callable[[], object]] = {
             "unary": lambda: system.GetServerInfo(system_pb.GetServerInfoRequest(), timeout=10),
@@ -109,8 +109,9 @@ def test_every_rpc_kind_is_protected_but_health_is_not(server: ServerProcess) ->
                 iter(
                     [
                         record_service_pb2.AddRecordsRequest(
-                            collection_id=COLLECTION_ID,
+                            collection=types_pb2.CollectionRef(id=COLLECTION_ID),
                             batch=types_pb2.RecordBatch(records=[types_pb2.Record(id="x")]),
+                            commit=True,
                         )
                     ]
                 ),
@@ -118,7 +119,10 @@ def test_every_rpc_kind_is_protected_but_health_is_not(server: ServerProcess) ->
             ),
             "server stream": lambda: list(
                 records.GetRecords(
-                    record_service_pb2.GetRecordsRequest(collection_id=COLLECTION_ID), timeout=10
+                    record_service_pb2.GetRecordsRequest(
+                        collection=types_pb2.CollectionRef(id=COLLECTION_ID)
+                    ),
+                    timeout=10,
                 )
             ),
             "reflection (bidi)": lambda: list(

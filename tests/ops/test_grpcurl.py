@@ -19,7 +19,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,12 @@ class Step:
     text: str
     variables: dict[str, str]
     client: ClientAPI
-    messages: list[Any] = field(default_factory=list)
+    errors: str = ""
+
+    @property
+    def messages(self) -> list[Any]:
+        """The reply messages grpcurl printed (JSON), in order."""
+        return json_messages(self.text)
 
     @property
     def only(self) -> Any:
@@ -182,6 +187,13 @@ def check_add(step: Step) -> None:
     assert [list(v) for v in got["embeddings"] or []] == [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
 
 
+def check_add_without_commit(step: Step) -> None:
+    assert step.text == "not applied\n"
+    assert "Code: Aborted" in step.errors and '"commit": true' in step.errors
+    assert "WRITE_NOT_COMMITTED" in step.errors  # grpcurl prints the ErrorInfo detail
+    assert step.client.get_collection("docs").count() == 3
+
+
 def check_count(step: Step) -> None:
     assert step.only == {"count": "3"}
 
@@ -199,6 +211,16 @@ def check_get_by_ids(step: Step) -> None:
     assert years(page) == [2022, 2024]
     assert all("document" not in record for record in page["records"])
     assert vectors(page["embeddings"]) == [[1, 0, 0], [0, 0, 1]]
+
+
+def check_first_page(step: Step) -> None:
+    assert step.text == ""  # the reply went into TOKEN
+    assert step.variables["TOKEN"]
+
+
+def check_next_page(step: Step) -> None:
+    (page,) = step.messages
+    assert ids(page) == ["c"] and "next_page_token" not in page
 
 
 def check_get_filtered(step: Step) -> None:
@@ -223,9 +245,9 @@ def check_query_compound(step: Step) -> None:
 
 
 def check_update(step: Step) -> None:
-    assert step.only == {"record_count": "2"}
+    assert step.only == {"record_count": "3"}
     docs = step.client.get_collection("docs", embedding_function=None)
-    assert docs.get(ids=["a"])["metadatas"] == [{"year": 2022, "edited": True}]
+    assert docs.get(ids=["a", "c"])["metadatas"] == [{"year": 2022, "edited": True}, None]
     assert docs.get(ids=["zzz"])["ids"] == []
 
 
@@ -250,9 +272,10 @@ def check_delete(step: Step) -> None:
     ]
 
 
-def check_notes_lookup(step: Step) -> None:
-    assert step.messages == []
-    assert step.variables["NOTES"] == str(step.client.get_collection("notes").id)
+def check_create_notes(step: Step) -> None:
+    collection = step.only["collection"]
+    assert step.only["created"] is True
+    assert collection["id"] == str(step.client.get_collection("notes").id)
 
 
 def check_add_texts(step: Step) -> None:
@@ -312,16 +335,19 @@ CHECKS: list[tuple[str, Callable[[Step], None]]] = [
     ("CollectionService/CreateCollection", check_create),
     ("CollectionService/GetCollection", check_id_lookup),
     ("RecordService/AddRecords", check_add),
+    ("RecordService/AddRecords", check_add_without_commit),
     ("RecordService/CountRecords", check_count),
     ("RecordService/PeekRecords", check_peek),
     ("RecordService/GetRecords", check_get_by_ids),
+    ("RecordService/GetRecords", check_first_page),
+    ("RecordService/GetRecords", check_next_page),
     ("RecordService/GetRecords", check_get_filtered),
     ("RecordService/QueryRecords", check_query),
     ("RecordService/QueryRecords", check_query_compound),
     ("RecordService/UpdateRecords", check_update),
     ("RecordService/UpsertRecords", check_upsert),
     ("RecordService/DeleteRecords", check_delete),
-    ("CollectionService/CreateCollection", check_notes_lookup),
+    ("CollectionService/CreateCollection", check_create_notes),
     ("RecordService/AddRecords", check_add_texts),
     ("RecordService/QueryRecords", check_query_texts),
     ("CollectionService/ListCollections", check_list_collections),
@@ -342,8 +368,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         yield server
 
 
-def run_step(step: str, variables: dict[str, str], grpcurl: str, tmp_path: Path) -> str:
-    """Run one README step in bash after the earlier steps' variables; returns its stdout.
+def run_step(step: str, variables: dict[str, str], grpcurl: str, tmp_path: Path) -> tuple[str, str]:
+    """Run one README step in bash after the earlier steps' variables; returns its stdout and
+    stderr.
 
     Variables the step assigns are read back into ``variables``.
     """
@@ -370,7 +397,7 @@ def run_step(step: str, variables: dict[str, str], grpcurl: str, tmp_path: Path)
     assert done.returncode == 0, f"README step failed:\n{step}\n--- stderr:\n{done.stderr}"
     values = saved.read_text().split("\0")[: len(assigned)]
     variables.update(zip(assigned, values, strict=True))
-    return done.stdout
+    return done.stdout, done.stderr
 
 
 def test_readme_calls_every_rpc() -> None:
@@ -399,10 +426,9 @@ def test_readme_walkthrough(server: ServerProcess, tmp_path: Path) -> None:
     grpcurl = grpcurl_path()
     client = chroma_grpc.HttpClient(host=server.host, port=server.port)
     variables = {"ADDR": server.address}
-    for step_text, (rpc, check) in zip(readme_steps()[1:], CHECKS, strict=True):
-        output = run_step(step_text, variables, grpcurl, tmp_path)
-        messages = [] if rpc in ("list", "describe") else json_messages(output)
-        step = Step(output, dict(variables), client, messages)
+    for step_text, (_, check) in zip(readme_steps()[1:], CHECKS, strict=True):
+        output, errors = run_step(step_text, variables, grpcurl, tmp_path)
+        step = Step(output, dict(variables), client, errors)
         try:
             check(step)
         except AssertionError as error:

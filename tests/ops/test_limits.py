@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from chroma_grpc.client.grpc_adapter import GrpcStore
+from chroma_grpc.client.proxy import StoreProxy
 from chroma_grpc.errors import (
     BatchSizeExceededError,
     InvalidArgumentError,
@@ -42,21 +42,27 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         yield server
 
 
-def records_stub(channel: grpc.Channel) -> Any:
-    return record_service_pb2_grpc.RecordServiceStub(channel)  # type: ignore[no-untyped-call]
+def records_stub(channel: grpc.Channel) -> record_service_pb2_grpc.RecordServiceStub:
+    return record_service_pb2_grpc.RecordServiceStub(channel)
+
+
+def ref(collection_id: str) -> types_pb2.CollectionRef:
+    return types_pb2.CollectionRef(id=collection_id)
 
 
 def raw_add(address: str, collection_id: str, ids: list[str], vectors: np.ndarray) -> None:
     """AddRecords without the client's own checks, so the server's are what answers."""
     batch = types_pb2.RecordBatch(records=[types_pb2.Record(id=i) for i in ids])
     batch.embeddings.CopyFrom(to_proto_vectors(vectors.astype(np.float32)))
-    request = record_service_pb2.AddRecordsRequest(collection_id=collection_id, batch=batch)
+    request = record_service_pb2.AddRecordsRequest(
+        collection=ref(collection_id), batch=batch, commit=True
+    )
     with grpc.insecure_channel(address) as channel, raising_store_errors():
         records_stub(channel).AddRecords(iter([request]), timeout=30)
 
 
 def test_limits_are_flags_advertised_by_server_info(small: ServerProcess) -> None:
-    store = GrpcStore(small.address)
+    store = StoreProxy(small.address)
     info = store.server_info
     assert (info.max_batch_size, info.max_dimension, info.max_n_results) == (10, 8, 5)
     assert (info.max_receive_message_bytes, info.max_send_message_bytes) == (MiB, 2 * MiB)
@@ -66,7 +72,7 @@ def test_limits_are_flags_advertised_by_server_info(small: ServerProcess) -> Non
 
 
 def test_each_record_limit_says_what_it_is_and_how_to_stay_under(small: ServerProcess) -> None:
-    store = GrpcStore(small.address)
+    store = StoreProxy(small.address)
     info, _ = store.create_collection("limits")
     ids = [str(i) for i in range(11)]
     advice = "batches of at most 10"
@@ -78,7 +84,7 @@ def test_each_record_limit_says_what_it_is_and_how_to_stay_under(small: ServerPr
         raw_add(small.address, info.id, ["a"], np.ones((1, 9)))
     with pytest.raises(ResourceExhaustedError, match="ask for at most 5"):
         store.query(info.id, np.ones((1, 3), np.float32), n_results=6)
-    request = record_service_pb2.QueryRecordsRequest(collection_id=info.id, n_results=6)
+    request = record_service_pb2.QueryRecordsRequest(collection=ref(info.id), n_results=6)
     request.query_embeddings.CopyFrom(to_proto_vectors(np.ones((1, 3), np.float32)))
     with (
         grpc.insecure_channel(small.address) as channel,
@@ -92,7 +98,7 @@ def test_each_record_limit_says_what_it_is_and_how_to_stay_under(small: ServerPr
 def test_a_10_mb_add_fits_through_a_1_mib_receive_limit(tmp_path: Any) -> None:
     args = ("--no-server-embedding", "--max-receive-message-bytes", str(MiB))
     with start_server_process(tmp_path / "data", *args) as server:
-        store = GrpcStore(server.address)
+        store = StoreProxy(server.address)
         info, _ = store.create_collection("big")
         rows, dimension = 2600, 1024  # 10.6 MB of float32
         vectors = np.random.default_rng(0).random((rows, dimension), dtype=np.float32)
@@ -103,7 +109,9 @@ def test_a_10_mb_add_fits_through_a_1_mib_receive_limit(tmp_path: Any) -> None:
         np.testing.assert_array_equal(np.asarray(got.embeddings)[0], vectors[7])
 
         one_big_chunk = next(iter_batch_chunks(batch, 4 * MiB))  # what a naive client sends
-        request = record_service_pb2.AddRecordsRequest(collection_id=info.id, batch=one_big_chunk)
+        request = record_service_pb2.AddRecordsRequest(
+            collection=ref(info.id), batch=one_big_chunk, commit=True
+        )
         with (
             grpc.insecure_channel(server.address) as channel,
             pytest.raises(ResourceExhaustedError, match="--max-receive-message-bytes") as caught,
@@ -117,7 +125,7 @@ def test_a_10_mb_add_fits_through_a_1_mib_receive_limit(tmp_path: Any) -> None:
 def test_replies_over_the_send_limit_say_how_to_shrink_them(tmp_path: Any) -> None:
     args = ("--no-server-embedding", "--max-send-message-bytes", str(256 * 1024))
     with start_server_process(tmp_path / "data", *args) as server:
-        store = GrpcStore(server.address)
+        store = StoreProxy(server.address)
         info, _ = store.create_collection("wide")
         rows, dimension = 1000, 512  # 2 MB of vectors: pages must stay under 256 KiB
         vectors = np.random.default_rng(1).random((rows, dimension), dtype=np.float32)
@@ -134,11 +142,11 @@ def test_replies_over_the_send_limit_say_how_to_shrink_them(tmp_path: Any) -> No
 def test_the_concurrency_cap_answers_resource_exhausted(tmp_path: Any) -> None:
     args = ("--no-server-embedding", "--max-concurrent-rpcs", "2")
     with start_server_process(tmp_path / "data", *args) as server:
-        store = GrpcStore(server.address)
+        store = StoreProxy(server.address)
         info, _ = store.create_collection("busy")
         release = threading.Event()
         request = record_service_pb2.AddRecordsRequest(
-            collection_id=info.id,
+            collection=ref(info.id),
             batch=types_pb2.RecordBatch(records=[types_pb2.Record(id="x")]),
         )
 
@@ -156,15 +164,16 @@ def test_the_concurrency_cap_answers_resource_exhausted(tmp_path: Any) -> None:
             finally:
                 release.set()
             for call in calls:
-                with pytest.raises(grpc.RpcError):  # no embeddings: rejected once complete
+                with pytest.raises(grpc.RpcError) as ended:  # never committed: nothing written
                     call.result()
+                assert ended.value.code() == grpc.StatusCode.ABORTED  # type: ignore[attr-defined]
         assert store.count(info.id) == 0  # and the server serves again
         store.close()
 
 
 def test_the_server_stops_work_once_the_deadline_has_passed(tmp_path: Any) -> None:
     with start_server_process(tmp_path / "data", "--no-server-embedding") as server:
-        store = GrpcStore(server.address)
+        store = StoreProxy(server.address)
         info, _ = store.create_collection("late")
         vectors = np.ones((2, 3), np.float32)
 
@@ -172,9 +181,10 @@ def test_the_server_stops_work_once_the_deadline_has_passed(tmp_path: Any) -> No
             for index, record_id in enumerate(["a", "b"]):
                 batch = types_pb2.RecordBatch(records=[types_pb2.Record(id=record_id)])
                 batch.embeddings.CopyFrom(to_proto_vectors(vectors[index : index + 1]))
-                yield record_service_pb2.AddRecordsRequest(
-                    collection_id=info.id if index == 0 else "", batch=batch
-                )
+                request = record_service_pb2.AddRecordsRequest(batch=batch, commit=index == 1)
+                if index == 0:
+                    request.collection.CopyFrom(ref(info.id))
+                yield request
                 time.sleep(1.5)  # the 0.5 s deadline passes mid-stream
 
         with (

@@ -130,10 +130,10 @@ def test_client_settings_that_cannot_work_fail_early(tls_server: ServerProcess) 
 
 
 def test_plaintext_credentials_to_a_remote_host_warn() -> None:
-    from chroma_grpc.client.grpc_adapter import GrpcStore
+    from chroma_grpc.client.proxy import StoreProxy
 
     with pytest.warns(UserWarning, match="without TLS"):
-        GrpcStore("203.0.113.7:50051", metadata=[("authorization", "Bearer x")]).close()
+        StoreProxy("203.0.113.7:50051", metadata=[("authorization", "Bearer x")]).close()
 
 
 def test_cli_rejects_half_a_tls_configuration(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""GrpcStore against a real server: large batches within default limits, same exceptions."""
+"""StoreProxy against a real server: large batches within default limits, same exceptions."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from chroma_grpc.client.grpc_adapter import GrpcStore
+import chroma_grpc
+from chroma_grpc.client.proxy import StoreProxy
 from chroma_grpc.store import Store
 from chroma_grpc.store.errors import (
     CollectionNotFoundError,
@@ -22,16 +23,18 @@ from chroma_grpc.wire.errors import ServerUnavailableError
 
 
 @pytest.fixture
-def remote(address: str) -> Iterator[GrpcStore]:
-    store = GrpcStore(address)
+def remote(address: str) -> Iterator[StoreProxy]:
+    store = StoreProxy(address)
     yield store
     store.close()
 
 
-def test_fifty_thousand_384_d_vectors_in_one_add_and_one_get(remote: GrpcStore) -> None:
+def test_fifty_thousand_384_d_vectors_in_one_add_and_one_get(remote: StoreProxy) -> None:
     info, _ = remote.create_collection("big")
     n, dim = 50_000, 384
     vectors = np.random.default_rng(1).standard_normal((n, dim)).astype(np.float32)
+    # More than one request message may hold: only a streamed add can carry it.
+    assert vectors.nbytes > remote.server_info.max_receive_message_bytes
     ids = [f"id{i:06d}" for i in range(n)]
     remote.add(info.id, RecordBatch(ids=ids, embeddings=vectors))
     assert remote.count(info.id) == n
@@ -41,17 +44,17 @@ def test_fifty_thousand_384_d_vectors_in_one_add_and_one_get(remote: GrpcStore) 
     np.testing.assert_array_equal(result.embeddings, vectors)
 
 
-def test_server_info_advertises_limits(remote: GrpcStore, store: Store) -> None:
+def test_server_info_advertises_limits(remote: StoreProxy, store: Store) -> None:
     assert remote.limits == store.limits
     assert remote.allow_reset is True
     info = remote.server_info
     assert info.version == "0.4.24"
     assert info.max_receive_message_bytes == 64 * 1024 * 1024
     assert info.server_side_embedding is False
-    assert remote.chunk_bytes <= 4 * 1024 * 1024
+    assert info.server_version == chroma_grpc.__version__
 
 
-def test_round_trip_of_every_field(remote: GrpcStore) -> None:
+def test_round_trip_of_every_field(remote: StoreProxy) -> None:
     info, created = remote.create_collection("full", {"hnsw:space": "cosine", "n": 1})
     assert created and info.metadata == {"hnsw:space": "cosine", "n": 1}
     batch = RecordBatch(
@@ -84,7 +87,7 @@ def test_round_trip_of_every_field(remote: GrpcStore) -> None:
     assert remote.count_collections() == 0
 
 
-def test_errors_are_the_embedded_stores_classes(remote: GrpcStore, store: Store) -> None:
+def test_errors_are_the_embedded_stores_classes(remote: StoreProxy, store: Store) -> None:
     info, _ = remote.create_collection("errs")
     remote.add(info.id, RecordBatch(ids=["a"], embeddings=np.ones((1, 2), np.float32)))
     for target in (remote, store):
@@ -108,7 +111,7 @@ def test_errors_are_the_embedded_stores_classes(remote: GrpcStore, store: Store)
 
 
 def test_unreachable_server_raises_a_connection_error() -> None:
-    remote = GrpcStore("127.0.0.1:1", timeout=5)
+    remote = StoreProxy("127.0.0.1:1", timeout=5)
     with pytest.raises(ServerUnavailableError, match="Could not connect to a Chroma server"):
         remote.heartbeat()
     remote.close()

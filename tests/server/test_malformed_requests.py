@@ -13,7 +13,8 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from chroma_grpc.store import Store
-from chroma_grpc.store.types import CollectionInfo, GetResult, StoreLimits
+from chroma_grpc.store.filters import MAX_FILTER_DEPTH
+from chroma_grpc.store.types import CollectionInfo, Records, StoreLimits
 from chroma_grpc.v1 import collection_service_pb2 as cpb
 from chroma_grpc.v1 import record_service_pb2 as rpb
 from chroma_grpc.v1 import (
@@ -22,6 +23,7 @@ from chroma_grpc.v1 import (
     system_service_pb2_grpc,
     types_pb2,
 )
+from chroma_grpc.wire.filters import to_proto_where
 from chroma_grpc.wire.vectors import to_proto_vectors
 from tests.helpers.servers import serve_in_process
 from tests.server.conftest import Stubs
@@ -31,7 +33,7 @@ MISSING = "00000000-0000-4000-8000-000000000000"
 
 
 def snapshot(store: Store, collection: CollectionInfo) -> tuple[list[str], Any, Any, Any]:
-    result: GetResult = store.get(collection.id, include=ALL)
+    result: Records = store.get(collection.id, include=ALL)
     assert result.embeddings is not None
     return result.ids, result.embeddings.tolist(), result.metadatas, result.documents
 
@@ -62,9 +64,13 @@ def record_batch(ids: list[str], vectors: types_pb2.Vectors | None) -> types_pb2
     return batch
 
 
+def ref(collection_id: str) -> types_pb2.CollectionRef:
+    return types_pb2.CollectionRef(id=collection_id)
+
+
 def add(stubs: Stubs, collection_id: str, batch: types_pb2.RecordBatch) -> Callable[[], Any]:
     return lambda: stubs.records.AddRecords(
-        iter([rpb.AddRecordsRequest(collection_id=collection_id, batch=batch)])
+        iter([rpb.AddRecordsRequest(collection=ref(collection_id), batch=batch, commit=True)])
     )
 
 
@@ -96,14 +102,38 @@ def cases(stubs: Stubs, cid: str) -> dict[str, tuple[Callable[[], Any], grpc.Sta
         "collection id not a uuid": (
             add(stubs, "not-a-uuid", record_batch(["x"], two_d)),
             invalid,
-            "collection_id",
+            "collection.id",
+            "INVALID_ARGUMENT",
+        ),
+        "unknown tenant": (
+            lambda: stubs.records.CountRecords(
+                rpb.CountRecordsRequest(collection=types_pb2.CollectionRef(tenant="acme", id=cid))
+            ),
+            grpc.StatusCode.NOT_FOUND,
+            "Could not connect to tenant acme",
+            "TENANT_NOT_FOUND",
+        ),
+        "unknown database": (
+            lambda: stubs.records.CountRecords(
+                rpb.CountRecordsRequest(
+                    collection=types_pb2.CollectionRef(database="other", id=cid)
+                )
+            ),
+            grpc.StatusCode.NOT_FOUND,
+            "Could not connect to database other for tenant default_tenant",
+            "DATABASE_NOT_FOUND",
+        ),
+        "no collection named": (
+            lambda: stubs.records.CountRecords(rpb.CountRecordsRequest()),
+            invalid,
+            "collection: required",
             "INVALID_ARGUMENT",
         ),
         "empty ids": (add(stubs, cid, record_batch([], two_d)), invalid, "IDs", "INVALID_ARGUMENT"),
         "NaN in vectors": (
             add(stubs, cid, record_batch(["x"], nan_vectors())),
             invalid,
-            "batch.embeddings",
+            "embeddings to contain only finite values",
             "INVALID_ARGUMENT",
         ),
         "2 GB claimed dimension": (
@@ -113,20 +143,30 @@ def cases(stubs: Stubs, cid: str) -> dict[str, tuple[Callable[[], Any], grpc.Sta
                 record_batch(["x"], types_pb2.Vectors(dimension=2**31, packed_float32=b"\0" * 8)),
             ),
             invalid,
-            "batch.embeddings.dimension",
+            "batch.embeddings.packed_float32",
             "INVALID_ARGUMENT",
         ),
-        "both vector forms": (
+        "dimension over the limit": (
+            add(
+                stubs,
+                cid,
+                record_batch(["x"], to_proto_vectors(np.ones((1, 70_000), np.float32))),
+            ),
+            invalid,
+            "exceeds maximum dimension 65536",
+            "INVALID_ARGUMENT",
+        ),
+        "values not a multiple of the dimension": (
             add(
                 stubs,
                 cid,
                 record_batch(
                     ["x"],
-                    types_pb2.Vectors(dimension=2, packed_float32=b"\0" * 8, values=[1, 2]),
+                    types_pb2.Vectors(dimension=2, values=types_pb2.FloatList(values=[1, 2, 3])),
                 ),
             ),
             invalid,
-            "batch.embeddings",
+            "batch.embeddings.values",
             "INVALID_ARGUMENT",
         ),
         "byte length not a multiple": (
@@ -147,7 +187,7 @@ def cases(stubs: Stubs, cid: str) -> dict[str, tuple[Callable[[], Any], grpc.Sta
         ),
         "unknown include enum": (
             lambda: stubs.records.GetRecords(
-                rpb.GetRecordsRequest(collection_id=cid, include=types_pb2.Include(fields=[77]))
+                rpb.GetRecordsRequest(collection=ref(cid), include=types_pb2.Include(fields=[77]))
             ),
             invalid,
             "include.fields[0]",
@@ -156,7 +196,7 @@ def cases(stubs: Stubs, cid: str) -> dict[str, tuple[Callable[[], Any], grpc.Sta
         "unknown comparison enum": (
             lambda: stubs.records.DeleteRecords(
                 rpb.DeleteRecordsRequest(
-                    collection_id=cid,
+                    collection=ref(cid),
                     where=types_pb2.Where(
                         condition=types_pb2.FieldCondition(key="n", operator=42, value=one)
                     ),
@@ -169,7 +209,7 @@ def cases(stubs: Stubs, cid: str) -> dict[str, tuple[Callable[[], Any], grpc.Sta
         "and with one child": (
             lambda: stubs.records.DeleteRecords(
                 rpb.DeleteRecordsRequest(
-                    collection_id=cid,
+                    collection=ref(cid),
                     where=types_pb2.Where(
                         children=types_pb2.WhereChildren(
                             operator=types_pb2.BOOLEAN_OPERATOR_AND,
@@ -185,13 +225,13 @@ def cases(stubs: Stubs, cid: str) -> dict[str, tuple[Callable[[], Any], grpc.Sta
                 )
             ),
             invalid,
-            "where.children.children",
+            "at least two where expressions",
             "INVALID_ARGUMENT",
         ),
         "in with no values": (
             lambda: stubs.records.DeleteRecords(
                 rpb.DeleteRecordsRequest(
-                    collection_id=cid,
+                    collection=ref(cid),
                     where=types_pb2.Where(
                         condition=types_pb2.FieldCondition(
                             key="n", operator=types_pb2.COMPARISON_OPERATOR_IN
@@ -203,10 +243,27 @@ def cases(stubs: Stubs, cid: str) -> dict[str, tuple[Callable[[], Any], grpc.Sta
             "where.condition.values",
             "INVALID_ARGUMENT",
         ),
+        "in with an empty list": (
+            lambda: stubs.records.DeleteRecords(
+                rpb.DeleteRecordsRequest(
+                    collection=ref(cid),
+                    where=types_pb2.Where(
+                        condition=types_pb2.FieldCondition(
+                            key="n",
+                            operator=types_pb2.COMPARISON_OPERATOR_IN,
+                            values=types_pb2.MetadataValues(),
+                        )
+                    ),
+                )
+            ),
+            invalid,
+            "non-empty list",
+            "INVALID_ARGUMENT",
+        ),
         "document filter without text": (
             lambda: stubs.records.DeleteRecords(
                 rpb.DeleteRecordsRequest(
-                    collection_id=cid,
+                    collection=ref(cid),
                     where_document=types_pb2.WhereDocument(
                         condition=types_pb2.DocumentCondition(
                             operator=types_pb2.DOCUMENT_OPERATOR_CONTAINS
@@ -215,19 +272,85 @@ def cases(stubs: Stubs, cid: str) -> dict[str, tuple[Callable[[], Any], grpc.Sta
                 )
             ),
             invalid,
-            "where_document.condition.text",
+            "to be a non-empty str",
+            "INVALID_ARGUMENT",
+        ),
+        "filter nested too deep": (
+            lambda: stubs.records.DeleteRecords(
+                rpb.DeleteRecordsRequest(
+                    collection=ref(cid), where=deep_where(MAX_FILTER_DEPTH + 1)
+                )
+            ),
+            invalid,
+            f"at most {MAX_FILTER_DEPTH} levels deep",
+            "INVALID_ARGUMENT",
+        ),
+        "negative limit": (
+            lambda: stubs.records.GetRecords(rpb.GetRecordsRequest(collection=ref(cid), limit=-1)),
+            invalid,
+            "Limit cannot be negative",
+            "INVALID_ARGUMENT",
+        ),
+        "negative page size": (
+            lambda: stubs.records.GetRecords(
+                rpb.GetRecordsRequest(collection=ref(cid), page_size=-1)
+            ),
+            invalid,
+            "page_size",
+            "INVALID_ARGUMENT",
+        ),
+        "foreign page token": (
+            lambda: stubs.records.GetRecords(
+                rpb.GetRecordsRequest(collection=ref(cid), page_token="bm90LWEtdG9rZW4")
+            ),
+            invalid,
+            "page_token",
+            "INVALID_ARGUMENT",
+        ),
+        "n_results zero": (
+            lambda: stubs.records.QueryRecords(
+                rpb.QueryRecordsRequest(collection=ref(cid), query_embeddings=two_d, n_results=0)
+            ),
+            invalid,
+            "Number of requested results 0, cannot be negative, or zero.",
+            "INVALID_ARGUMENT_TYPE",
+        ),
+        "null_value outside an update": (
+            lambda: stubs.collections.CreateCollection(
+                cpb.CreateCollectionRequest(
+                    name="other",
+                    metadata=types_pb2.Metadata(
+                        fields={"k": types_pb2.MetadataValue(null_value=0)}
+                    ),
+                )
+            ),
+            invalid,
+            "got None",
+            "INVALID_ARGUMENT",
+        ),
+        "hnsw parameter out of range": (
+            lambda: stubs.collections.CreateCollection(
+                cpb.CreateCollectionRequest(
+                    name="other",
+                    metadata=types_pb2.Metadata(
+                        fields={"hnsw:M": types_pb2.MetadataValue(int_value=2**31)}
+                    ),
+                )
+            ),
+            invalid,
+            "Invalid value for HNSW parameter: hnsw:M = 2147483648; expected an int from 2",
             "INVALID_ARGUMENT",
         ),
         "query nan": (
             lambda: stubs.records.QueryRecords(
-                rpb.QueryRecordsRequest(collection_id=cid, query_embeddings=nan_vectors())
+                rpb.QueryRecordsRequest(collection=ref(cid), query_embeddings=nan_vectors())
             ),
             invalid,
             "query_embeddings",
             "INVALID_ARGUMENT",
         ),
         "query without vectors": (
-            lambda: stubs.records.QueryRecords(rpb.QueryRecordsRequest(collection_id=cid)),
+            lambda: stubs.records.QueryRecords(rpb.QueryRecordsRequest(collection=ref(cid))),
             invalid,
             "query_embeddings",
             "INVALID_ARGUMENT",
@@ -264,8 +387,18 @@ def test_malformed_request_is_rejected_precisely(
 
 
 def test_field_is_in_error_info_metadata(stubs: Stubs, collection: CollectionInfo) -> None:
+    """The store names its argument; the server names the request field it came from."""
     error = call_error(cases(stubs, collection.id)["NaN in vectors"][0])
     assert reason_of(error)[1] == {"exception": "InvalidArgumentError", "field": "batch.embeddings"}
+    error = call_error(cases(stubs, collection.id)["dimension over the limit"][0])
+    assert reason_of(error)[1]["field"] == "batch.embeddings"
+
+
+def deep_where(levels: int) -> types_pb2.Where:
+    where: dict[str, Any] = {"a": 1}
+    for _ in range(levels):
+        where = {"$and": [where, {"b": 2}]}
+    return to_proto_where(where)
 
 
 def test_a_stream_that_changes_collection_is_rejected_and_stores_nothing(
@@ -274,21 +407,23 @@ def test_a_stream_that_changes_collection_is_rejected_and_stores_nothing(
     before = snapshot(store, collection)
     vectors = to_proto_vectors(np.ones((1, 2), np.float32))
     requests = [
-        rpb.AddRecordsRequest(collection_id=collection.id, batch=record_batch(["x"], vectors)),
-        rpb.AddRecordsRequest(collection_id=MISSING, batch=record_batch(["y"], vectors)),
+        rpb.AddRecordsRequest(collection=ref(collection.id), batch=record_batch(["x"], vectors)),
+        rpb.AddRecordsRequest(
+            collection=ref(MISSING), batch=record_batch(["y"], vectors), commit=True
+        ),
     ]
     error = call_error(lambda: stubs.records.AddRecords(iter(requests)))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
-    assert "collection_id" in error.details()  # type: ignore[attr-defined]
+    assert "collection: changed mid-stream" in error.details()  # type: ignore[attr-defined]
     assert snapshot(store, collection) == before
 
 
-def test_a_stream_without_collection_id_is_rejected(stubs: Stubs) -> None:
+def test_a_stream_without_a_collection_is_rejected(stubs: Stubs) -> None:
     vectors = to_proto_vectors(np.ones((1, 2), np.float32))
-    request = rpb.AddRecordsRequest(batch=record_batch(["x"], vectors))
+    request = rpb.AddRecordsRequest(batch=record_batch(["x"], vectors), commit=True)
     error = call_error(lambda: stubs.records.AddRecords(iter([request])))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
-    assert "collection_id" in error.details()  # type: ignore[attr-defined]
+    assert "collection: required in the first message" in error.details()  # type: ignore[attr-defined]
 
 
 def test_a_stream_over_the_batch_limit_stores_nothing(stubs: Stubs) -> None:
@@ -299,7 +434,9 @@ def test_a_stream_over_the_batch_limit_stores_nothing(stubs: Stubs) -> None:
         vectors = to_proto_vectors(np.ones((3, 2), np.float32))
         requests = [
             rpb.AddRecordsRequest(
-                collection_id=info.id, batch=record_batch([f"{k}{i}" for i in range(3)], vectors)
+                collection=ref(info.id),
+                batch=record_batch([f"{k}{i}" for i in range(3)], vectors),
+                commit=k == "c",
             )
             for k in "abc"
         ]

@@ -10,7 +10,7 @@ import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from chroma_grpc.client.grpc_adapter import GrpcStore
+from chroma_grpc.client.proxy import StoreProxy
 from chroma_grpc.server.app import SERVICE_NAMES
 from chroma_grpc.store.types import RecordBatch
 from tests.helpers.servers import serve_in_process, start_server_process
@@ -53,7 +53,7 @@ def test_cli_serves_restarts_on_the_same_data_and_exits_cleanly_on_sigterm(
         services = listed_services(server.address)
         assert set(SERVICE_NAMES) <= services
         assert "grpc.reflection.v1alpha.ServerReflection" in services
-        remote = GrpcStore(server.address)
+        remote = StoreProxy(server.address)
         assert remote.allow_reset is False
         info, _ = remote.create_collection("kept", {"k": 1})
         remote.add(info.id, RecordBatch(ids=list("abcd"), embeddings=vectors))
@@ -63,7 +63,7 @@ def test_cli_serves_restarts_on_the_same_data_and_exits_cleanly_on_sigterm(
     assert code == 0, "".join(server.output)
 
     with start_server_process(data, "--allow-reset") as again:
-        remote = GrpcStore(again.address)
+        remote = StoreProxy(again.address)
         assert remote.allow_reset is True
         restored = remote.get_collection("kept")
         assert restored == info.__class__(**{**vars(info), "dimension": 3})
@@ -83,6 +83,6 @@ def test_sigint_also_shuts_down_cleanly(tmp_path: Path) -> None:
 
 def test_allow_reset_from_the_environment(tmp_path: Path) -> None:
     with start_server_process(tmp_path / "data", env={"ALLOW_RESET": "TRUE"}) as server:
-        remote = GrpcStore(server.address)
+        remote = StoreProxy(server.address)
         assert remote.allow_reset is True
         remote.close()

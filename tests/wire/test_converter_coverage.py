@@ -9,7 +9,7 @@ import numpy as np
 
 from chroma_grpc.store.types import CollectionInfo, RecordBatch
 from chroma_grpc.v1 import types_pb2
-from chroma_grpc.wire.collections import from_proto_collection, to_proto_collection
+from chroma_grpc.wire.collections import from_proto_collection, to_proto_collection, to_proto_ref
 from chroma_grpc.wire.filters import (
     from_proto_where,
     from_proto_where_document,
@@ -34,7 +34,7 @@ from chroma_grpc.wire.vectors import from_proto_vectors, to_proto_vectors
 
 def vectors() -> None:
     array = np.eye(3, dtype=np.float32)
-    assert (from_proto_vectors(to_proto_vectors(array), field="v", max_dimension=8) == array).all()
+    assert (from_proto_vectors(to_proto_vectors(array), field="v") == array).all()
 
 
 def metadata_value() -> None:
@@ -59,10 +59,20 @@ def include() -> None:
     assert from_proto_include(to_proto_include({"documents"})) == {"documents"}
 
 
+def collection_ref() -> None:
+    assert to_proto_ref(name="docs").WhichOneof("collection") == "name"
+    assert to_proto_ref(collection_id="i").id == "i"
+
+
+def float_list() -> None:  # the JSON form of Vectors
+    message = types_pb2.Vectors(dimension=1, values=types_pb2.FloatList(values=[2.0]))
+    assert from_proto_vectors(message, field="v").tolist() == [[2.0]]
+
+
 def record_batch() -> None:  # RecordBatch, Record
     batch = RecordBatch(ids=["a"], documents=["d"], embeddings=np.ones((1, 2), np.float32))
     assert to_proto_record("a", document="d").document == "d"
-    merged = merge_batch_chunks(iter_batch_chunks(batch), max_dimension=8)
+    merged = merge_batch_chunks(iter_batch_chunks(batch), max_batch_size=8)
     assert merged.ids == ["a"] and merged.documents == ["d"]
 
 
@@ -78,6 +88,7 @@ CONVERTERS: dict[str, Callable[[], None]] = {
     "Where": where,
     "WhereChildren": where,
     "FieldCondition": where,
+    "MetadataValues": where,
     "WhereDocument": where_document,
     "WhereDocumentChildren": where_document,
     "DocumentCondition": where_document,
@@ -85,6 +96,8 @@ CONVERTERS: dict[str, Callable[[], None]] = {
     "Record": record_batch,
     "RecordBatch": record_batch,
     "Collection": collection,
+    "CollectionRef": collection_ref,
+    "FloatList": float_list,
 }
 
 

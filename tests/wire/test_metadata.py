@@ -1,16 +1,18 @@
-"""Metadata keeps each value's type across the wire; untyped values are rejected."""
+"""Metadata keeps each value's type across the wire; None travels as null_value; untyped values
+are rejected."""
 
 from __future__ import annotations
 
 import pytest
+from google.protobuf import json_format
 from hypothesis import given
 from hypothesis import strategies as st
 
 from chroma_grpc.store.errors import InvalidArgumentError, InvalidArgumentTypeError
+from chroma_grpc.store.validation import check_metadata_shape
 from chroma_grpc.v1 import types_pb2
 from chroma_grpc.wire.metadata import (
     from_proto_metadata,
-    from_proto_update_metadata,
     from_proto_value,
     to_proto_metadata,
     to_proto_value,
@@ -21,6 +23,7 @@ scalars = st.one_of(
     st.integers(min_value=-(2**63), max_value=2**63 - 1),
     st.floats(allow_nan=False),
     st.booleans(),
+    st.none(),
 )
 metadatas = st.dictionaries(st.text(), scalars, max_size=8)
 
@@ -54,15 +57,21 @@ def test_a_value_with_no_oneof_is_invalid_and_names_the_field() -> None:
     assert info.value.field == "metadata.fields['k']"
 
 
-def test_update_metadata_carries_none_as_an_empty_value() -> None:
+def test_none_travels_as_an_explicit_null_value() -> None:
     message = to_proto_metadata({"gone": None, "kept": 1})
-    assert from_proto_update_metadata(message, field="m") == {"gone": None, "kept": 1}
+    assert message.fields["gone"].WhichOneof("value") == "null_value"
+    assert from_proto_metadata(message, field="m") == {"gone": None, "kept": 1}
+    for text in ('{"null_value": "NULL_VALUE"}', '{"null_value": null}'):  # grpcurl, protojson
+        parsed = json_format.Parse(text, types_pb2.MetadataValue())
+        assert from_proto_value(parsed, field="v") is None
 
 
-def test_unencodable_values_raise_chromadb_errors() -> None:
+def test_what_the_wire_cannot_carry_fails_the_shape_check_with_chromadb_errors() -> None:
     with pytest.raises(InvalidArgumentError, match="str, int, float or bool"):
-        to_proto_metadata({"k": [1, 2]})  # type: ignore[dict-item]
+        check_metadata_shape({"k": [1, 2]})
     with pytest.raises(InvalidArgumentTypeError, match="metadata key to be a str"):
-        to_proto_metadata({1: "v"})  # type: ignore[dict-item]
+        check_metadata_shape({1: "v"})
     with pytest.raises(InvalidArgumentError, match="64 bits"):
-        to_proto_metadata({"k": 2**64})
+        check_metadata_shape({"k": 2**64})
+    with pytest.raises(TypeError, match="check the shape"):
+        to_proto_value([1, 2])  # type: ignore[arg-type]

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from chroma_grpc.store.errors import BatchSizeExceededError, InvalidArgumentError
-from chroma_grpc.store.types import GetResult, QueryResult, RecordBatch
+from chroma_grpc.store.types import Neighbours, RecordBatch, Records, StoreLimits
+from chroma_grpc.store.validation import check_batch_shape, check_read_shape, validate_batch
 from chroma_grpc.v1 import record_service_pb2, types_pb2
 from chroma_grpc.wire.records import (
     from_proto_include,
@@ -21,7 +22,7 @@ from chroma_grpc.wire.records import (
 )
 from chroma_grpc.wire.vectors import to_proto_vectors
 
-MAX_DIM = 65_536
+BATCH = 100_000
 ALL = frozenset({"embeddings", "metadatas", "documents", "uris"})
 
 
@@ -56,7 +57,7 @@ def test_batch_round_trips_in_many_small_chunks() -> None:
     assert len(chunks) > 5
     assert all(chunk.ByteSize() <= 500 for chunk in chunks if len(chunk.records) > 1)
     wire = [types_pb2.RecordBatch.FromString(c.SerializeToString()) for c in chunks]
-    assert_batches_equal(batch, merge_batch_chunks(wire, max_dimension=MAX_DIM))
+    assert_batches_equal(batch, merge_batch_chunks(wire, max_batch_size=BATCH))
 
 
 def test_default_chunks_stay_under_two_mib() -> None:
@@ -66,12 +67,12 @@ def test_default_chunks_stay_under_two_mib() -> None:
     chunks = list(iter_batch_chunks(batch))
     assert len(chunks) >= 3
     assert max(chunk.ByteSize() for chunk in chunks) <= 2 * 1024 * 1024
-    assert_batches_equal(batch, merge_batch_chunks(chunks, max_dimension=MAX_DIM))
+    assert_batches_equal(batch, merge_batch_chunks(chunks, max_batch_size=BATCH))
 
 
 def test_absent_columns_stay_absent() -> None:
     batch = RecordBatch(ids=["a", "b"])
-    merged = merge_batch_chunks(iter_batch_chunks(batch), max_dimension=MAX_DIM)
+    merged = merge_batch_chunks(iter_batch_chunks(batch), max_batch_size=BATCH)
     assert_batches_equal(batch, merged)
 
 
@@ -80,16 +81,17 @@ def test_an_empty_batch_is_one_empty_chunk() -> None:
 
 
 def test_column_length_mismatch_is_rejected_before_encoding() -> None:
+    """Records carry one entry per column, so the wire cannot carry a short column."""
     with pytest.raises(
         InvalidArgumentError, match="Number of documents 1 must match number of ids 2"
     ):
-        list(iter_batch_chunks(RecordBatch(ids=["a", "b"], documents=["x"])))
+        check_batch_shape(RecordBatch(ids=["a", "b"], documents=["x"]), StoreLimits())
 
 
 def test_merging_stops_at_the_batch_size_limit() -> None:
     chunks = iter_batch_chunks(sample_batch(30), max_bytes=300)
     with pytest.raises(BatchSizeExceededError, match="exceeds maximum batch size 10"):
-        merge_batch_chunks(chunks, max_dimension=MAX_DIM, max_batch_size=10)
+        merge_batch_chunks(chunks, max_batch_size=10)
 
 
 def test_chunks_must_agree_on_embeddings_and_dimension() -> None:
@@ -101,9 +103,9 @@ def test_chunks_must_agree_on_embeddings_and_dimension() -> None:
         records=[types_pb2.Record(id="c")], embeddings=to_proto_vectors(np.ones((1, 3), np.float32))
     )
     with pytest.raises(InvalidArgumentError, match="some chunks but not others"):
-        merge_batch_chunks([first, without], max_dimension=MAX_DIM)
+        merge_batch_chunks([first, without], max_batch_size=BATCH)
     with pytest.raises(InvalidArgumentError, match="batch.embeddings.dimension"):
-        merge_batch_chunks([first, other_dim], max_dimension=MAX_DIM)
+        merge_batch_chunks([first, other_dim], max_batch_size=BATCH)
 
 
 def test_vector_count_must_match_the_chunk_records() -> None:
@@ -111,21 +113,21 @@ def test_vector_count_must_match_the_chunk_records() -> None:
         records=[types_pb2.Record(id="a")], embeddings=to_proto_vectors(np.ones((2, 2), np.float32))
     )
     with pytest.raises(InvalidArgumentError, match="got 2 vectors for 1 records"):
-        merge_batch_chunks([chunk], max_dimension=MAX_DIM)
+        merge_batch_chunks([chunk], max_batch_size=BATCH)
 
 
 def test_update_metadata_may_delete_keys_but_add_metadata_may_not() -> None:
+    """None crosses the wire as null_value; whether it may is the store's rule."""
     batch = RecordBatch(ids=["a"], metadatas=[{"gone": None}])  # type: ignore[list-item]
-    merged = merge_batch_chunks(
-        iter_batch_chunks(batch), max_dimension=MAX_DIM, allow_none_values=True
-    )
+    merged = merge_batch_chunks(iter_batch_chunks(batch), max_batch_size=BATCH)
     assert merged.metadatas == [{"gone": None}]
-    with pytest.raises(InvalidArgumentError, match=r"batch.records\[0\].metadata"):
-        merge_batch_chunks(iter_batch_chunks(batch), max_dimension=MAX_DIM)
+    validate_batch(merged, StoreLimits(), is_update=True)
+    with pytest.raises(InvalidArgumentError, match="got None which is a <class 'NoneType'>"):
+        validate_batch(merged, StoreLimits(), is_update=False)
 
 
-def as_get_result(batch: RecordBatch) -> GetResult:
-    return GetResult(
+def as_get_result(batch: RecordBatch) -> Records:
+    return Records(
         ids=batch.ids,
         embeddings=batch.embeddings,
         metadatas=batch.metadatas,  # type: ignore[arg-type]
@@ -139,7 +141,7 @@ def test_get_result_round_trips_through_pages() -> None:
     pages = list(iter_get_pages(result, max_bytes=1000))
     assert len(pages) > 3
     wire = [record_service_pb2.GetRecordsResponse.FromString(p.SerializeToString()) for p in pages]
-    merged = merge_get_pages(wire, ALL, max_dimension=MAX_DIM)
+    merged = merge_get_pages(wire, ALL)
     assert_batches_equal(sample_batch(40), RecordBatch(**vars(merged)))
 
 
@@ -149,7 +151,7 @@ def test_page_size_bounds_the_records_per_page() -> None:
 
 
 def test_default_pages_stay_well_under_four_mib() -> None:
-    result = GetResult(
+    result = Records(
         ids=[str(i) for i in range(10_000)], embeddings=np.ones((10_000, 384), np.float32)
     )
     assert max(p.ByteSize() for p in iter_get_pages(result)) <= 2 * 1024 * 1024 + 4096
@@ -157,23 +159,23 @@ def test_default_pages_stay_well_under_four_mib() -> None:
 
 def test_not_included_fields_come_back_none_and_empty_results_are_empty_lists() -> None:
     include = frozenset({"documents"})
-    result = GetResult(ids=["a"], documents=[None])
-    merged = merge_get_pages(iter_get_pages(result), include, max_dimension=MAX_DIM)
-    assert merged == GetResult(ids=["a"], documents=[None])
-    empty = merge_get_pages(iter_get_pages(GetResult(ids=[])), ALL, max_dimension=MAX_DIM)
+    result = Records(ids=["a"], documents=[None])
+    merged = merge_get_pages(iter_get_pages(result), include)
+    assert merged == Records(ids=["a"], documents=[None])
+    empty = merge_get_pages(iter_get_pages(Records(ids=[])), ALL)
     assert empty.ids == [] and empty.metadatas == [] and empty.documents == [] and empty.uris == []
     assert empty.embeddings is not None and empty.embeddings.shape[0] == 0
 
 
 def test_peek_reply_decodes_like_a_page() -> None:
     result = as_get_result(sample_batch(5))
-    merged = merge_get_pages([to_proto_peek(result)], ALL, max_dimension=MAX_DIM)
+    merged = merge_get_pages([to_proto_peek(result)], ALL)
     assert_batches_equal(sample_batch(5), RecordBatch(**vars(merged)))
 
 
 def test_query_result_round_trips() -> None:
     batch = sample_batch(4)
-    result = QueryResult(
+    result = Neighbours(
         ids=batch.ids,
         distances=np.array([0.0, 0.5, 1.25, 2.0], np.float32),
         embeddings=batch.embeddings,
@@ -184,13 +186,13 @@ def test_query_result_round_trips() -> None:
     message = to_proto_query_response(3, result)
     assert message.query_index == 3
     include = ALL | {"distances"}
-    decoded = from_proto_query_response(message, include, max_dimension=MAX_DIM)  # type: ignore[arg-type]
+    decoded = from_proto_query_response(message, include)  # type: ignore[arg-type]
     np.testing.assert_array_equal(decoded.distances, result.distances)  # type: ignore[arg-type]
     assert decoded.ids == result.ids and decoded.metadatas == result.metadatas
     assert decoded.documents == result.documents and decoded.uris == result.uris
     np.testing.assert_array_equal(decoded.embeddings, result.embeddings)  # type: ignore[arg-type]
-    ids_only = from_proto_query_response(message, frozenset(), max_dimension=MAX_DIM)
-    assert ids_only == QueryResult(ids=batch.ids)
+    ids_only = from_proto_query_response(message, frozenset())
+    assert ids_only == Neighbours(ids=batch.ids)
 
 
 def test_include_round_trips_and_rejects_unknown_values() -> None:
@@ -201,5 +203,7 @@ def test_include_round_trips_and_rejects_unknown_values() -> None:
         with pytest.raises(InvalidArgumentError, match=r"include.fields\[1\]") as info:
             from_proto_include(message)
         assert info.value.field == "include.fields[1]"
+    documents = types_pb2.Include(fields=[types_pb2.INCLUDE_FIELD_DOCUMENTS])
+    assert to_proto_include({"data", "documents"}) == documents  # "data" is the client's
     with pytest.raises(InvalidArgumentError, match="Expected include item"):
-        to_proto_include({"data"})
+        check_read_shape(include={"bogus"})

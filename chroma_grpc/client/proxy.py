@@ -1,11 +1,15 @@
-"""GrpcStore: the StoreAPI over chroma-grpc's RPCs, raising the in-process Store's exceptions.
+"""StoreProxy: the StoreAPI of a chroma-grpc server, called over gRPC.
+
+It stands in for the server's :class:`~chroma_grpc.store.Store` and behaves like one: the same
+results, and the same exception class and message for the same mistake. To that end it checks
+only what a request message cannot carry (the ``check_*_shape`` rules of
+:mod:`chroma_grpc.store.validation`, which the Store runs first too) and lets the server's
+store judge the rest; every ``grpc.RpcError`` is re-raised as the class the server named in
+its ErrorInfo (:mod:`chroma_grpc.wire.errors`).
 
 Writes stream as byte-sized chunks sized from the server's advertised receive limit (at most
-2 MiB, and under half of a smaller limit), reads gather the server's pages, and every
-``grpc.RpcError`` is re-raised as the ChromaError class the server sent
-(:mod:`chroma_grpc.wire.errors`). Arguments the wire cannot carry (ragged vectors, non-str
-keys, ...) are checked here with the store's own validators, so the message matches what the
-embedded store says.
+2 MiB, and under half of a smaller limit), the last one committing the write; reads gather the
+server's pages and resume from the last page's token if the stream breaks.
 """
 
 from __future__ import annotations
@@ -15,36 +19,40 @@ import ipaddress
 import threading
 import uuid
 import warnings
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 
 from chroma_grpc.client._progress import WriteProgress
 from chroma_grpc.client._transport import AUTH_METADATA_KEYS, call_metadata, channel_credentials
-from chroma_grpc.store.errors import InvalidCollectionException
-from chroma_grpc.store.filters import validate_where, validate_where_document
+from chroma_grpc.store.errors import InvalidArgumentError
 from chroma_grpc.store.types import (
     DEFAULT_GET_INCLUDE,
     DEFAULT_QUERY_INCLUDE,
+    INCLUDE_FIELDS,
     PEEK_INCLUDE,
     CollectionInfo,
-    GetResult,
-    Include,
     Metadata,
-    QueryResult,
+    Neighbours,
     RecordBatch,
+    Records,
+    ResultFields,
     StoreLimits,
     Vectors,
     Where,
     WhereDocument,
 )
 from chroma_grpc.store.validation import (
-    validate_batch,
-    validate_embeddings,
-    validate_include,
+    NAME_OR_ID_MESSAGE,
+    check_batch_shape,
+    check_collection_id,
+    check_collection_name_shape,
+    check_lookup_name_shape,
+    check_metadata_shape,
+    check_query_inputs_shape,
+    check_read_shape,
     validate_limit_offset,
-    validate_lookup_ids,
     validate_n_results,
 )
 from chroma_grpc.v1 import (
@@ -55,7 +63,7 @@ from chroma_grpc.v1 import (
     system_service_pb2,
     system_service_pb2_grpc,
 )
-from chroma_grpc.wire.collections import from_proto_collection
+from chroma_grpc.wire.collections import from_proto_collection, to_proto_ref
 from chroma_grpc.wire.errors import raising_store_errors
 from chroma_grpc.wire.filters import to_proto_where, to_proto_where_document
 from chroma_grpc.wire.metadata import to_proto_metadata
@@ -83,9 +91,20 @@ DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
 )
 # Leave headroom under the server's receive limit for the enclosing request's own fields.
 _CHUNK_HEADROOM = 64 * 1024
+# Collections asked for per ListCollections page (the server's maximum).
+_LIST_PAGE_SIZE = 1000
+# A read whose stream breaks (UNAVAILABLE) is resumed from its last page this many times.
+_READ_RESUMPTIONS = 3
+
+_WriteRequest = TypeVar(
+    "_WriteRequest",
+    record_service_pb2.AddRecordsRequest,
+    record_service_pb2.UpsertRecordsRequest,
+    record_service_pb2.UpdateRecordsRequest,
+)
 
 
-class GrpcStore:
+class StoreProxy:
     """StoreAPI over a gRPC channel to a chroma-grpc server.
 
     Args:
@@ -132,10 +151,11 @@ class GrpcStore:
                 else grpc.insecure_channel(target, options=channel_options)
             )
             self._owns_channel = True
-        self._system = system_service_pb2_grpc.SystemServiceStub(self._channel)  # type: ignore[no-untyped-call]
-        self._collections = collection_service_pb2_grpc.CollectionServiceStub(self._channel)  # type: ignore[no-untyped-call]
-        self._records = record_service_pb2_grpc.RecordServiceStub(self._channel)  # type: ignore[no-untyped-call]
-        self._call: dict[str, Any] = {"timeout": timeout, "metadata": tuple(metadata)}
+        self._system = system_service_pb2_grpc.SystemServiceStub(self._channel)
+        self._collections = collection_service_pb2_grpc.CollectionServiceStub(self._channel)
+        self._records = record_service_pb2_grpc.RecordServiceStub(self._channel)
+        self._timeout = timeout
+        self._metadata = tuple(metadata)
         self._info: system_service_pb2.GetServerInfoResponse | None = None
         self._info_lock = threading.Lock()
 
@@ -148,7 +168,9 @@ class GrpcStore:
             if self._info is None:
                 with raising_store_errors():
                     self._info = self._system.GetServerInfo(
-                        system_service_pb2.GetServerInfoRequest(), **self._call
+                        system_service_pb2.GetServerInfoRequest(),
+                        timeout=self._timeout,
+                        metadata=self._metadata,
                     )
             return self._info
 
@@ -175,9 +197,13 @@ class GrpcStore:
         server_max = self.server_info.max_receive_message_bytes or DEFAULT_CHUNK_BYTES
         return max(1024, min(DEFAULT_CHUNK_BYTES, server_max // 2 - _CHUNK_HEADROOM))
 
-    def heartbeat(self) -> int:
+    def _unary(self, method: Callable[..., _Reply], request: Any) -> _Reply:
+        """One unary call with this proxy's deadline and metadata, errors as store errors."""
         with raising_store_errors():
-            reply = self._system.Heartbeat(system_service_pb2.HeartbeatRequest(), **self._call)
+            return method(request, timeout=self._timeout, metadata=self._metadata)
+
+    def heartbeat(self) -> int:
+        reply = self._unary(self._system.Heartbeat, system_service_pb2.HeartbeatRequest())
         return int(reply.nanosecond_heartbeat)
 
     def close(self) -> None:
@@ -186,99 +212,115 @@ class GrpcStore:
             self._channel.close()
 
     def reset(self) -> None:
-        with raising_store_errors():
-            self._system.Reset(system_service_pb2.ResetRequest(), **self._call)
+        self._unary(self._system.Reset, system_service_pb2.ResetRequest())
 
     # -- collections -------------------------------------------------------------------------
 
     def create_collection(
         self, name: str, metadata: Metadata | None = None, get_or_create: bool = False
     ) -> tuple[CollectionInfo, bool]:
+        check_collection_name_shape(name)
         request = collection_service_pb2.CreateCollectionRequest(
-            name=name, get_or_create=get_or_create
+            name=name, get_or_create=bool(get_or_create)
         )
         if metadata is not None:
-            request.metadata.CopyFrom(to_proto_metadata(metadata))
-        with raising_store_errors():
-            reply = self._collections.CreateCollection(request, **self._call)
+            request.metadata.CopyFrom(to_proto_metadata(check_metadata_shape(metadata)))
+        reply = self._unary(self._collections.CreateCollection, request)
         return from_proto_collection(reply.collection), reply.created
 
     def get_collection(
         self, name: str | None = None, collection_id: str | None = None
     ) -> CollectionInfo:
+        if name is not None and collection_id is not None:
+            raise InvalidArgumentError(NAME_OR_ID_MESSAGE)
+        check_lookup_name_shape(name if name is not None else collection_id)
         request = collection_service_pb2.GetCollectionRequest(
-            name=name or "", id=collection_id or ""
+            collection=to_proto_ref(collection_id=collection_id, name=name)
         )
-        with raising_store_errors():
-            reply = self._collections.GetCollection(request, **self._call)
-        return from_proto_collection(reply.collection)
+        return from_proto_collection(
+            self._unary(self._collections.GetCollection, request).collection
+        )
 
     def list_collections(
         self, limit: int | None = None, offset: int | None = None
     ) -> list[CollectionInfo]:
-        request = collection_service_pb2.ListCollectionsRequest(offset=offset or 0)
-        if limit is not None:
-            request.limit = limit
-        with raising_store_errors():
-            reply = self._collections.ListCollections(request, **self._call)
-        return [from_proto_collection(c) for c in reply.collections]
+        """Chroma's limit/offset over AIP-158 pages: ``offset`` is the first page's skip, and
+        pages are fetched until ``limit`` collections (or all of them) are in."""
+        sql_limit, skip = validate_limit_offset(limit, offset)  # the limit is not sent
+        wanted = None if sql_limit < 0 else sql_limit
+        found: list[CollectionInfo] = []
+        request = collection_service_pb2.ListCollectionsRequest(skip=skip)
+        while wanted is None or len(found) < wanted:
+            request.page_size = (
+                _LIST_PAGE_SIZE if wanted is None else min(_LIST_PAGE_SIZE, wanted - len(found))
+            )
+            reply = self._unary(self._collections.ListCollections, request)
+            found.extend(from_proto_collection(c) for c in reply.collections)
+            if not reply.next_page_token:
+                break
+            request.page_token = reply.next_page_token
+        return found if wanted is None else found[:wanted]
 
     def count_collections(self) -> int:
-        with raising_store_errors():
-            reply = self._collections.CountCollections(
-                collection_service_pb2.CountCollectionsRequest(), **self._call
-            )
-        return int(reply.count)
+        request = collection_service_pb2.CountCollectionsRequest()
+        return int(self._unary(self._collections.CountCollections, request).count)
 
     def modify_collection(
         self, collection_id: str, name: str | None = None, metadata: Metadata | None = None
     ) -> CollectionInfo:
-        request = collection_service_pb2.UpdateCollectionRequest(id=collection_id)
+        check_collection_id(collection_id)
+        if name is not None:
+            check_collection_name_shape(name)
+        request = collection_service_pb2.UpdateCollectionRequest(
+            collection=to_proto_ref(collection_id=collection_id)
+        )
+        if metadata is not None:
+            request.new_metadata.CopyFrom(to_proto_metadata(check_metadata_shape(metadata)))
         if name is not None:
             request.new_name = name
-        if metadata is not None:
-            request.new_metadata.CopyFrom(to_proto_metadata(metadata))
-        with raising_store_errors():
-            reply = self._collections.UpdateCollection(request, **self._call)
+        reply = self._unary(self._collections.UpdateCollection, request)
         return from_proto_collection(reply.collection)
 
     def delete_collection(self, name: str) -> None:
-        request = collection_service_pb2.DeleteCollectionRequest(name=name)
-        with raising_store_errors():
-            self._collections.DeleteCollection(request, **self._call)
+        check_lookup_name_shape(name)
+        request = collection_service_pb2.DeleteCollectionRequest(collection=to_proto_ref(name=name))
+        self._unary(self._collections.DeleteCollection, request)
 
     # -- writes ------------------------------------------------------------------------------
 
-    def _write(self, rpc: Any, request_type: Any, collection_id: str, batch: RecordBatch) -> None:
-        """Validate here (errors must surface in the caller's thread, not grpc's request
-        iterator thread), then stream the chunks; the id rides in the first request only."""
-        is_update = request_type is record_service_pb2.UpdateRecordsRequest
-        _check_collection_id(collection_id)
-        server_embeds = self.embeds_texts and batch.documents is not None
-        vectors = validate_batch(
-            batch,
-            self.limits,
-            require_embeddings=not (is_update or server_embeds),
-            is_update=is_update,
-        )
+    def _write(
+        self,
+        rpc: grpc.StreamUnaryMultiCallable[_WriteRequest, Any],
+        request_type: type[_WriteRequest],
+        collection_id: str,
+        batch: RecordBatch,
+    ) -> None:
+        """Check the shape here (an error must surface in the caller's thread, not in grpc's
+        request-iterator thread), then stream the chunks; the last one commits."""
+        check_collection_id(collection_id)
+        vectors = check_batch_shape(batch, self.limits)
         batch = dataclasses.replace(batch, embeddings=vectors)
-        chunk_bytes = self.chunk_bytes
+        chunks = iter_batch_chunks(batch, self.chunk_bytes)
         progress = None
         if self._progress:
             verb = request_type.__name__.removesuffix("RecordsRequest").lower()
             progress = WriteProgress(verb, len(batch.ids))
 
-        def requests() -> Iterator[Any]:
+        def requests() -> Iterator[_WriteRequest]:
             sent = 0
-            for index, chunk in enumerate(iter_batch_chunks(batch, chunk_bytes)):
-                yield request_type(collection_id=collection_id if index == 0 else "", batch=chunk)
+            for index, (chunk, last) in enumerate(_with_last(chunks)):
+                request = request_type(batch=chunk, commit=last)
+                if index == 0:  # the first message names the collection and the write
+                    request.collection.CopyFrom(to_proto_ref(collection_id=collection_id))
+                    request.request_id = str(uuid.uuid4())
+                yield request
                 sent += len(chunk.records)  # resumed: grpc has taken the chunk
                 if progress is not None:
                     progress.sent(sent)
 
         try:
             with raising_store_errors():
-                rpc(requests(), **self._call)
+                rpc(requests(), timeout=self._timeout, metadata=self._metadata)
         except BaseException:
             if progress is not None:
                 progress.failed()
@@ -314,15 +356,15 @@ class GrpcStore:
         where: Where | None = None,
         where_document: WhereDocument | None = None,
     ) -> int:
-        _check_collection_id(collection_id)
+        check_collection_id(collection_id)
+        lookup = check_read_shape(
+            include=frozenset(), ids=ids, where=where, where_document=where_document
+        )
         request = record_service_pb2.DeleteRecordsRequest(
-            collection_id=collection_id, ids=validate_lookup_ids(ids) or []
+            collection=to_proto_ref(collection_id=collection_id), ids=lookup or []
         )
         _set_filters(request, where, where_document)
-        with raising_store_errors():
-            reply = self._records.DeleteRecords(request, **self._call)
-        # The wire carries only the count (a list of ids could outgrow a reply message), so
-        # this returns one placeholder per deleted record: len() is right, the ids are not.
+        reply = self._unary(self._records.DeleteRecords, request)
         return int(reply.deleted_count)
 
     # -- reads -------------------------------------------------------------------------------
@@ -335,21 +377,51 @@ class GrpcStore:
         where_document: WhereDocument | None = None,
         limit: int | None = None,
         offset: int | None = None,
-        include: Include = DEFAULT_GET_INCLUDE,
-    ) -> GetResult:
-        wanted = _wire_include(validate_include(include, allow_distances=False))
-        _check_collection_id(collection_id)
+        include: ResultFields = DEFAULT_GET_INCLUDE,
+    ) -> Records:
+        check_collection_id(collection_id)
+        lookup = check_read_shape(
+            include=include,
+            ids=ids,
+            where=where,
+            where_document=where_document,
+            limit=limit,
+            offset=offset,
+        )
         request = record_service_pb2.GetRecordsRequest(
-            collection_id=collection_id,
-            ids=validate_lookup_ids(ids) or [],
-            limit=_non_negative(limit, "limit"),
-            offset=_non_negative(offset, "offset"),
-            include=to_proto_include(wanted),
+            collection=to_proto_ref(collection_id=collection_id),
+            ids=lookup or [],
+            limit=limit or 0,
+            offset=offset or 0,
+            include=to_proto_include(include),
         )
         _set_filters(request, where, where_document)
         with raising_store_errors():
-            pages = self._records.GetRecords(request, **self._call)
-            return merge_get_pages(pages, wanted, max_dimension=self.limits.max_dimension)
+            return merge_get_pages(self._get_pages(request), _sent_fields(include))
+
+    def _get_pages(
+        self, request: record_service_pb2.GetRecordsRequest
+    ) -> Iterator[record_service_pb2.GetRecordsResponse]:
+        """The pages of a read; a stream that breaks (UNAVAILABLE) after some pages is resumed
+        from the last page's token, a few times at most."""
+        resumptions = 0
+        while True:
+            token = ""
+            try:
+                for page in self._records.GetRecords(
+                    request, timeout=self._timeout, metadata=self._metadata
+                ):
+                    yield page
+                    token = page.next_page_token
+                return
+            except grpc.RpcError as error:
+                broken = (
+                    isinstance(error, grpc.Call) and error.code() == grpc.StatusCode.UNAVAILABLE
+                )
+                if not (broken and token and resumptions < _READ_RESUMPTIONS):
+                    raise
+                resumptions += 1
+                request.page_token = token
 
     def query(
         self,
@@ -358,53 +430,64 @@ class GrpcStore:
         n_results: int = 10,
         where: Where | None = None,
         where_document: WhereDocument | None = None,
-        include: Include = DEFAULT_QUERY_INCLUDE,
+        include: ResultFields = DEFAULT_QUERY_INCLUDE,
         query_texts: Sequence[str] | None = None,
-    ) -> list[QueryResult]:
-        wanted = _wire_include(validate_include(include, allow_distances=True))
-        # 0 means "default" on the wire, so bad values must be rejected here (store's rules).
-        n_results = validate_n_results(n_results, self.limits)
-        _check_collection_id(collection_id)
+    ) -> list[Neighbours]:
+        check_collection_id(collection_id)
+        vectors, texts = check_query_inputs_shape(query_embeddings, query_texts)
+        n_results = validate_n_results(n_results, self.limits)  # the wire carries 0 < n < 2**32
+        check_read_shape(include=include, where=where, where_document=where_document)
         request = record_service_pb2.QueryRecordsRequest(
-            collection_id=collection_id, n_results=n_results, include=to_proto_include(wanted)
+            collection=to_proto_ref(collection_id=collection_id),
+            n_results=n_results,
+            include=to_proto_include(include),
         )
-        if query_texts is not None and query_embeddings is None:
-            request.query_texts.extend(query_texts)
+        if texts is not None:
+            request.query_texts.texts.extend(texts)
         else:
-            vectors = validate_embeddings(query_embeddings, self.limits, field="query_embeddings")
+            assert vectors is not None  # exactly one of the two
             request.query_embeddings.CopyFrom(to_proto_vectors(vectors))
         _set_filters(request, where, where_document)
-        max_dimension = self.limits.max_dimension
+        wanted = _sent_fields(include)
         with raising_store_errors():
-            replies = self._records.QueryRecords(request, **self._call)
-            results = [
-                from_proto_query_response(reply, wanted, max_dimension=max_dimension)
-                for reply in replies
-            ]
-        return results
+            replies = self._records.QueryRecords(
+                request, timeout=self._timeout, metadata=self._metadata
+            )
+            return [from_proto_query_response(reply, wanted) for reply in replies]
 
     def count(self, collection_id: str) -> int:
-        _check_collection_id(collection_id)
-        request = record_service_pb2.CountRecordsRequest(collection_id=collection_id)
-        with raising_store_errors():
-            reply = self._records.CountRecords(request, **self._call)
-        return int(reply.count)
+        check_collection_id(collection_id)
+        request = record_service_pb2.CountRecordsRequest(
+            collection=to_proto_ref(collection_id=collection_id)
+        )
+        return int(self._unary(self._records.CountRecords, request).count)
 
-    def peek(self, collection_id: str, limit: int = 10) -> GetResult:
+    def peek(self, collection_id: str, limit: int = 10) -> Records:
         """The store's peek is ``get(limit=limit)`` with embeddings; paged GetRecords gives
         the same result without PeekRecords' single (possibly > 4 MiB) reply."""
         return self.get(collection_id, limit=limit, include=PEEK_INCLUDE)
 
 
-def _check_collection_id(collection_id: str) -> None:
-    """The server answers INVALID_ARGUMENT for a non-UUID id; the store, which has no such
-    collection, raises InvalidCollectionException. Mirror the store."""
+_Reply = TypeVar("_Reply")
+_T = TypeVar("_T")
+
+
+def _with_last(items: Iterable[_T]) -> Iterator[tuple[_T, bool]]:
+    """Each item with whether it is the last one."""
+    iterator = iter(items)
     try:
-        uuid.UUID(collection_id)
-    except (ValueError, TypeError, AttributeError):
-        raise InvalidCollectionException(
-            f"Collection {collection_id} does not exist.", field="collection_id"
-        ) from None
+        current = next(iterator)
+    except StopIteration:
+        return
+    for following in iterator:
+        yield current, False
+        current = following
+    yield current, True
+
+
+def _sent_fields(include: ResultFields) -> ResultFields:
+    """The fields a reply carries: "data" is the client API's (loaded from uris), not sent."""
+    return frozenset(f for f in include if f in INCLUDE_FIELDS)
 
 
 def _warn_plaintext_token(target: str, metadata: Sequence[tuple[str, str]]) -> None:
@@ -424,22 +507,9 @@ def _warn_plaintext_token(target: str, metadata: Sequence[tuple[str, str]]) -> N
         )
 
 
-def _wire_include(include: frozenset[str]) -> Include:
-    """Drop "data": the client layer loads it from uris; the server never sees it."""
-    return frozenset(name for name in include if name != "data")  # type: ignore[misc]
-
-
-def _non_negative(value: int | None, name: str) -> int:
-    """The wire's uint value for limit/offset; negative or non-int fails as in the store."""
-    validate_limit_offset(value if name == "limit" else None, value if name == "offset" else None)
-    return value or 0
-
-
 def _set_filters(request: Any, where: Where | None, where_document: WhereDocument | None) -> None:
-    """Validate filters with the store's rules and encode them onto ``request``."""
+    """Encode filters (their shape is checked) onto ``request``; empty means none."""
     if where:
-        validate_where(where)
-        request.where.CopyFrom(to_proto_where(dict(where)))
+        request.where.CopyFrom(to_proto_where(where))
     if where_document:
-        validate_where_document(where_document)
-        request.where_document.CopyFrom(to_proto_where_document(dict(where_document)))
+        request.where_document.CopyFrom(to_proto_where_document(where_document))
