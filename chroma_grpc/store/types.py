@@ -43,6 +43,22 @@ DEFAULT_DATABASE = "default_database"
 
 
 @dataclass(frozen=True)
+class TenantInfo:
+    """A tenant (chromadb's ``Tenant``): a name; its databases hold the collections."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class DatabaseInfo:
+    """A database of a tenant (chromadb's ``Database``); ``id`` is a UUID string."""
+
+    id: str
+    name: str
+    tenant: str
+
+
+@dataclass(frozen=True)
 class CollectionInfo:
     """A collection as stored. ``dimension`` is None until the first embedding arrives."""
 
