@@ -15,6 +15,7 @@ chromadb's default of 8000, so pass the port.
 
 from chroma_grpc import errors
 from chroma_grpc._version import __version__
+from chroma_grpc.client.admin import AdminClient
 from chroma_grpc.client.api import ClientAPI
 from chroma_grpc.client.collection import Collection
 from chroma_grpc.client.factories import (
@@ -50,6 +51,7 @@ from chroma_grpc.errors import (
 )
 
 __all__ = [
+    "AdminClient",
     "ChromaError",
     "Client",
     "ClientAPI",

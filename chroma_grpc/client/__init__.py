@@ -1,5 +1,6 @@
 """Chroma's Python client API (factories, ``ClientAPI``, ``Collection``) over a ``StoreAPI``."""
 
+from chroma_grpc.client.admin import AdminClient
 from chroma_grpc.client.api import ClientAPI
 from chroma_grpc.client.collection import Collection
 from chroma_grpc.client.factories import (
@@ -12,6 +13,7 @@ from chroma_grpc.client.factories import (
 )
 
 __all__ = [
+    "AdminClient",
     "Client",
     "ClientAPI",
     "Collection",

@@ -13,6 +13,7 @@ from uuid import UUID
 
 from chroma_grpc.client import _arguments as v
 from chroma_grpc.client._embedding import DEFAULT_EMBEDDING_FUNCTION, embed
+from chroma_grpc.client._exceptions import raises_chromadb_exceptions
 from chroma_grpc.client._results import get_result, query_result
 from chroma_grpc.client.types import (
     CollectionMetadata,
@@ -47,6 +48,7 @@ __all__ = ["Collection"]
 NO_DATA_LOADER = "You must set a data loader on the collection if loading from URIs."
 
 
+@raises_chromadb_exceptions
 class Collection:
     """A collection of records: ids with embeddings, metadata, documents and uris."""
 

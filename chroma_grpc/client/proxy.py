@@ -28,17 +28,21 @@ from chroma_grpc.client._progress import WriteProgress
 from chroma_grpc.client._transport import AUTH_METADATA_KEYS, call_metadata, channel_credentials
 from chroma_grpc.store.errors import InvalidArgumentError
 from chroma_grpc.store.types import (
+    DEFAULT_DATABASE,
     DEFAULT_GET_INCLUDE,
     DEFAULT_QUERY_INCLUDE,
+    DEFAULT_TENANT,
     INCLUDE_FIELDS,
     PEEK_INCLUDE,
     CollectionInfo,
+    DatabaseInfo,
     Metadata,
     Neighbours,
     RecordBatch,
     Records,
     ResultFields,
     StoreLimits,
+    TenantInfo,
     Vectors,
     Where,
     WhereDocument,
@@ -52,6 +56,8 @@ from chroma_grpc.store.validation import (
     check_metadata_shape,
     check_query_inputs_shape,
     check_read_shape,
+    check_scope_name_shape,
+    check_scope_shape,
     validate_limit_offset,
     validate_n_results,
 )
@@ -62,8 +68,16 @@ from chroma_grpc.v1 import (
     record_service_pb2_grpc,
     system_service_pb2,
     system_service_pb2_grpc,
+    tenant_service_pb2,
+    tenant_service_pb2_grpc,
 )
-from chroma_grpc.wire.collections import from_proto_collection, to_proto_ref
+from chroma_grpc.wire.collections import (
+    from_proto_collection,
+    from_proto_database,
+    from_proto_tenant,
+    to_proto_ref,
+    to_proto_scope,
+)
 from chroma_grpc.wire.errors import raising_store_errors
 from chroma_grpc.wire.filters import to_proto_where, to_proto_where_document
 from chroma_grpc.wire.metadata import to_proto_metadata
@@ -154,6 +168,7 @@ class StoreProxy:
         self._system = system_service_pb2_grpc.SystemServiceStub(self._channel)
         self._collections = collection_service_pb2_grpc.CollectionServiceStub(self._channel)
         self._records = record_service_pb2_grpc.RecordServiceStub(self._channel)
+        self._tenants = tenant_service_pb2_grpc.TenantServiceStub(self._channel)
         self._timeout = timeout
         self._metadata = tuple(metadata)
         self._info: system_service_pb2.GetServerInfoResponse | None = None
@@ -214,14 +229,52 @@ class StoreProxy:
     def reset(self) -> None:
         self._unary(self._system.Reset, system_service_pb2.ResetRequest())
 
+    # -- tenants and databases ---------------------------------------------------------------
+
+    def create_tenant(self, name: str) -> TenantInfo:
+        check_scope_name_shape(name, "tenant")
+        request = tenant_service_pb2.CreateTenantRequest(name=name)
+        return from_proto_tenant(self._unary(self._tenants.CreateTenant, request).tenant)
+
+    def get_tenant(self, name: str) -> TenantInfo:
+        check_scope_name_shape(name, "tenant")
+        request = tenant_service_pb2.GetTenantRequest(name=name)
+        return from_proto_tenant(self._unary(self._tenants.GetTenant, request).tenant)
+
+    def create_database(self, name: str, tenant: str = DEFAULT_TENANT) -> DatabaseInfo:
+        check_scope_name_shape(name, "database")
+        check_scope_name_shape(tenant, "tenant")
+        request = tenant_service_pb2.CreateDatabaseRequest(
+            name=name, tenant=to_proto_scope(tenant, DEFAULT_DATABASE)[0]
+        )
+        return from_proto_database(self._unary(self._tenants.CreateDatabase, request).database)
+
+    def get_database(self, name: str, tenant: str = DEFAULT_TENANT) -> DatabaseInfo:
+        check_scope_name_shape(name, "database")
+        check_scope_name_shape(tenant, "tenant")
+        request = tenant_service_pb2.GetDatabaseRequest(
+            name=name, tenant=to_proto_scope(tenant, DEFAULT_DATABASE)[0]
+        )
+        return from_proto_database(self._unary(self._tenants.GetDatabase, request).database)
+
     # -- collections -------------------------------------------------------------------------
 
     def create_collection(
-        self, name: str, metadata: Metadata | None = None, get_or_create: bool = False
+        self,
+        name: str,
+        metadata: Metadata | None = None,
+        get_or_create: bool = False,
+        tenant: str = DEFAULT_TENANT,
+        database: str = DEFAULT_DATABASE,
     ) -> tuple[CollectionInfo, bool]:
+        check_scope_shape(tenant, database)
         check_collection_name_shape(name)
+        wire_tenant, wire_database = to_proto_scope(tenant, database)
         request = collection_service_pb2.CreateCollectionRequest(
-            name=name, get_or_create=bool(get_or_create)
+            tenant=wire_tenant,
+            database=wire_database,
+            name=name,
+            get_or_create=bool(get_or_create),
         )
         if metadata is not None:
             request.metadata.CopyFrom(to_proto_metadata(check_metadata_shape(metadata)))
@@ -229,27 +282,51 @@ class StoreProxy:
         return from_proto_collection(reply.collection), reply.created
 
     def get_collection(
-        self, name: str | None = None, collection_id: str | None = None
+        self,
+        name: str | None = None,
+        collection_id: str | None = None,
+        tenant: str = DEFAULT_TENANT,
+        database: str = DEFAULT_DATABASE,
     ) -> CollectionInfo:
+        """By id, the scope is sent to be checked for existence only, as the store does: a
+        GetCollection by id with a scope would also require the collection to live there."""
+        check_scope_shape(tenant, database)
         if name is not None and collection_id is not None:
             raise InvalidArgumentError(NAME_OR_ID_MESSAGE)
         check_lookup_name_shape(name if name is not None else collection_id)
+        if collection_id is not None and (tenant, database) != (DEFAULT_TENANT, DEFAULT_DATABASE):
+            self._check_scope_exists(tenant, database)
         request = collection_service_pb2.GetCollectionRequest(
-            collection=to_proto_ref(collection_id=collection_id, name=name)
+            collection=to_proto_ref(
+                collection_id=collection_id, name=name, tenant=tenant, database=database
+            )
         )
         return from_proto_collection(
             self._unary(self._collections.GetCollection, request).collection
         )
 
+    def _check_scope_exists(self, tenant: str, database: str) -> None:
+        """TENANT_NOT_FOUND / DATABASE_NOT_FOUND (chromadb's "Could not connect to ...") unless
+        the scope exists: a CountCollections in it answers exactly that."""
+        self.count_collections(tenant=tenant, database=database)
+
     def list_collections(
-        self, limit: int | None = None, offset: int | None = None
+        self,
+        limit: int | None = None,
+        offset: int | None = None,
+        tenant: str = DEFAULT_TENANT,
+        database: str = DEFAULT_DATABASE,
     ) -> list[CollectionInfo]:
         """Chroma's limit/offset over AIP-158 pages: ``offset`` is the first page's skip, and
         pages are fetched until ``limit`` collections (or all of them) are in."""
+        check_scope_shape(tenant, database)
         sql_limit, skip = validate_limit_offset(limit, offset)  # the limit is not sent
         wanted = None if sql_limit < 0 else sql_limit
         found: list[CollectionInfo] = []
-        request = collection_service_pb2.ListCollectionsRequest(skip=skip)
+        wire_tenant, wire_database = to_proto_scope(tenant, database)
+        request = collection_service_pb2.ListCollectionsRequest(
+            tenant=wire_tenant, database=wire_database, skip=skip
+        )
         while wanted is None or len(found) < wanted:
             request.page_size = (
                 _LIST_PAGE_SIZE if wanted is None else min(_LIST_PAGE_SIZE, wanted - len(found))
@@ -261,8 +338,14 @@ class StoreProxy:
             request.page_token = reply.next_page_token
         return found if wanted is None else found[:wanted]
 
-    def count_collections(self) -> int:
-        request = collection_service_pb2.CountCollectionsRequest()
+    def count_collections(
+        self, tenant: str = DEFAULT_TENANT, database: str = DEFAULT_DATABASE
+    ) -> int:
+        check_scope_shape(tenant, database)
+        wire_tenant, wire_database = to_proto_scope(tenant, database)
+        request = collection_service_pb2.CountCollectionsRequest(
+            tenant=wire_tenant, database=wire_database
+        )
         return int(self._unary(self._collections.CountCollections, request).count)
 
     def modify_collection(
@@ -281,9 +364,14 @@ class StoreProxy:
         reply = self._unary(self._collections.UpdateCollection, request)
         return from_proto_collection(reply.collection)
 
-    def delete_collection(self, name: str) -> None:
+    def delete_collection(
+        self, name: str, tenant: str = DEFAULT_TENANT, database: str = DEFAULT_DATABASE
+    ) -> None:
+        check_scope_shape(tenant, database)
         check_lookup_name_shape(name)
-        request = collection_service_pb2.DeleteCollectionRequest(collection=to_proto_ref(name=name))
+        request = collection_service_pb2.DeleteCollectionRequest(
+            collection=to_proto_ref(name=name, tenant=tenant, database=database)
+        )
         self._unary(self._collections.DeleteCollection, request)
 
     # -- writes ------------------------------------------------------------------------------

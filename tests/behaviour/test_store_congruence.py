@@ -24,11 +24,14 @@ from hypothesis.control import currently_in_test_context
 from chroma_grpc.client.proxy import StoreProxy
 from chroma_grpc.store import Store
 from chroma_grpc.store.api import StoreAPI
+from chroma_grpc.store.errors import DatabaseNotFoundError, TenantNotFoundError
 from chroma_grpc.store.filters import MAX_FILTER_DEPTH
-from chroma_grpc.store.types import CollectionInfo, RecordBatch
+from chroma_grpc.store.types import CollectionInfo, DatabaseInfo, RecordBatch
 from tests.helpers.servers import serve_in_process
 
 MISSING = "00000000-0000-4000-8000-000000000000"
+TENANT, DATABASE = "acme", "docs"
+NAMES = ("default_tenant", "default_database", TENANT, DATABASE, "new-one")
 ALL = frozenset({"embeddings", "metadatas", "documents", "uris"})
 Case = Callable[[StoreAPI, str], Any]
 
@@ -60,6 +63,10 @@ def seed(api: StoreAPI) -> str:
         ),
     )
     api.create_collection("other")
+    # The same name in another tenant's database: scoped calls must not see one for the other.
+    api.create_tenant(TENANT)
+    api.create_database(DATABASE, tenant=TENANT)
+    api.create_collection("seeded", {"where": "elsewhere"}, tenant=TENANT, database=DATABASE)
     return info.id
 
 
@@ -75,17 +82,36 @@ def outcome(api: StoreAPI, cid: str, case: Case) -> tuple[str, Any]:
 
 
 def state(api: StoreAPI) -> Any:
-    """Every collection (ids aside) and every record it holds."""
-    return [
-        (normalise(info), normalise(api.get(info.id, include=ALL)))
-        for info in api.list_collections()
-    ]
+    """Every collection (ids aside) and every record it holds, in both seeded scopes, and
+    which of the tenants and databases the cases name exist."""
+    collections = api.list_collections()
+    if exists(lambda: api.get_database(DATABASE, tenant=TENANT)):
+        collections += api.list_collections(tenant=TENANT, database=DATABASE)
+    return (
+        [(normalise(info), normalise(api.get(info.id, include=ALL))) for info in collections],
+        [exists(lambda name=name: api.get_tenant(name)) for name in NAMES],
+        [
+            exists(lambda name=name, tenant=tenant: api.get_database(name, tenant=tenant))
+            for name in NAMES
+            for tenant in NAMES
+        ],
+    )
+
+
+def exists(lookup: Callable[[], Any]) -> bool:
+    try:
+        lookup()
+    except (TenantNotFoundError, DatabaseNotFoundError):
+        return False
+    return True
 
 
 def normalise(value: Any) -> Any:
-    """Comparable plain data: collection ids (random per store) are blanked."""
+    """Comparable plain data: collection and database ids (random per store) are blanked."""
     if isinstance(value, CollectionInfo):
         return (value.name, value.metadata, value.dimension, value.tenant, value.database)
+    if isinstance(value, DatabaseInfo):
+        return ("DatabaseInfo", value.name, value.tenant)
     if isinstance(value, tuple):
         return tuple(normalise(v) for v in value)
     if isinstance(value, list):
@@ -123,6 +149,68 @@ def deep(levels: int) -> dict[str, Any]:
 
 
 CASES: dict[str, Case] = {
+    # -- tenants and databases -------------------------------------------------------------
+    "create tenant": lambda s, c: s.create_tenant("new-one"),
+    "create tenant twice": lambda s, c: s.create_tenant(TENANT),
+    "create default tenant": lambda s, c: s.create_tenant("default_tenant"),
+    "create tenant short": lambda s, c: s.create_tenant("ab"),
+    "create tenant empty": lambda s, c: s.create_tenant(""),
+    "create tenant not str": lambda s, c: s.create_tenant(7),  # type: ignore[arg-type]
+    "get tenant": lambda s, c: s.get_tenant(TENANT),
+    "get default tenant": lambda s, c: s.get_tenant("default_tenant"),
+    "get missing tenant": lambda s, c: s.get_tenant("nobody"),
+    "get tenant not str": lambda s, c: s.get_tenant(None),  # type: ignore[arg-type]
+    "create database": lambda s, c: s.create_database("new-one", tenant=TENANT),
+    "create database in default tenant": lambda s, c: s.create_database("new-one"),
+    "create database twice": lambda s, c: s.create_database(DATABASE, tenant=TENANT),
+    "create default database again": lambda s, c: s.create_database("default_database"),
+    "create database short": lambda s, c: s.create_database("db", tenant=TENANT),
+    "create database not str": lambda s, c: s.create_database(1.5),  # type: ignore[arg-type]
+    "create database in missing tenant": lambda s, c: s.create_database("new-one", "nobody"),
+    "create database tenant not str": lambda s, c: s.create_database("new-one", 3),  # type: ignore[arg-type]
+    "get database": lambda s, c: s.get_database(DATABASE, tenant=TENANT),
+    "get database of another tenant": lambda s, c: s.get_database(DATABASE),
+    "get missing database": lambda s, c: s.get_database("nothing", tenant=TENANT),
+    "get database of missing tenant": lambda s, c: s.get_database(DATABASE, tenant="nobody"),
+    # -- collections in a scope ------------------------------------------------------------
+    "create in scope": lambda s, c: s.create_collection("fresh", tenant=TENANT, database=DATABASE),
+    "create same name in scope": lambda s, c: s.create_collection(
+        "other", tenant=TENANT, database=DATABASE
+    ),
+    "create duplicate in scope": lambda s, c: s.create_collection(
+        "seeded", tenant=TENANT, database=DATABASE
+    ),
+    "get_or_create in scope": lambda s, c: s.create_collection(
+        "seeded", {"k": 3}, True, tenant=TENANT, database=DATABASE
+    ),
+    "create in missing tenant": lambda s, c: s.create_collection("fresh", tenant="nobody"),
+    "create in missing database": lambda s, c: s.create_collection(
+        "fresh", tenant=TENANT, database="default_database"
+    ),
+    "create tenant arg not str": lambda s, c: s.create_collection("fresh", tenant=1),  # type: ignore[arg-type]
+    "create database arg not str": lambda s, c: s.create_collection("fresh", database=None),  # type: ignore[arg-type]
+    "get in scope": lambda s, c: s.get_collection("seeded", tenant=TENANT, database=DATABASE),
+    "get missing in scope": lambda s, c: s.get_collection(
+        "other", tenant=TENANT, database=DATABASE
+    ),
+    "get by id from another scope": lambda s, c: s.get_collection(
+        collection_id=c, tenant=TENANT, database=DATABASE
+    ),
+    "get by id in missing scope": lambda s, c: s.get_collection(collection_id=c, tenant="nobody"),
+    "get in missing database": lambda s, c: s.get_collection("seeded", database="nothing"),
+    "list in scope": lambda s, c: s.list_collections(tenant=TENANT, database=DATABASE),
+    "list in missing tenant": lambda s, c: s.list_collections(tenant="nobody"),
+    "list in missing database": lambda s, c: s.list_collections(database="nothing"),
+    "count in scope": lambda s, c: s.count_collections(tenant=TENANT, database=DATABASE),
+    "count in missing scope": lambda s, c: s.count_collections(tenant=TENANT, database="nothing"),
+    "delete in scope": lambda s, c: s.delete_collection("seeded", tenant=TENANT, database=DATABASE),
+    "delete missing in scope": lambda s, c: s.delete_collection(
+        "other", tenant=TENANT, database=DATABASE
+    ),
+    "delete in missing scope": lambda s, c: s.delete_collection("seeded", tenant="nobody"),
+    "rename onto a name of another scope": lambda s, c: s.modify_collection(
+        s.get_collection("seeded", tenant=TENANT, database=DATABASE).id, name="other"
+    ),
     # -- collections ---------------------------------------------------------------------
     "create": lambda s, c: s.create_collection("fresh", {"k": 1}),
     "create get_or_create": lambda s, c: s.create_collection("seeded", {"k": 2}, True),
