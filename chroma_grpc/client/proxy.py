@@ -291,7 +291,7 @@ class StoreProxy:
         """By id, the scope is sent to be checked for existence only, as the store does: a
         GetCollection by id with a scope would also require the collection to live there."""
         check_scope_shape(tenant, database)
-        if name is not None and collection_id is not None:
+        if (name is None) == (collection_id is None):
             raise InvalidArgumentError(NAME_OR_ID_MESSAGE)
         check_lookup_name_shape(name if name is not None else collection_id)
         if collection_id is not None and (tenant, database) != (DEFAULT_TENANT, DEFAULT_DATABASE):

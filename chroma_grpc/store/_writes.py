@@ -156,7 +156,9 @@ def _insert(
 def _update(
     conn: sqlite3.Connection, op: WriteOp, pos: npt.NDArray[np.intp], existing: dict[str, int]
 ) -> RowIds:
-    """Update existing records: given columns replace, metadata merges, None leaves as is."""
+    """Update existing records: given columns replace (a None entry in a given documents / uris
+    column removes the stored value, as chromadb's ``documents=[None]`` does), metadata merges
+    key by key (a None metadata leaves it as is), columns not given are left as they are."""
     if len(pos) == 0:
         return _EMPTY_IDS
     rowids = np.fromiter((existing[op.ids[i]] for i in pos), dtype=np.int64, count=len(pos))
@@ -165,7 +167,7 @@ def _update(
         if values is not None:
             conn.executemany(
                 f"UPDATE records SET {column} = ? WHERE rowid = ?",
-                [(values[i], r) for r, i in pairs if values[i] is not None],
+                [(values[i], r) for r, i in pairs],
             )
     if op.embeddings is not None:
         conn.executemany(

@@ -76,7 +76,8 @@ class RecordBatch:
 
     ``embeddings`` has shape ``(len(ids), dimension)`` and dtype float32. A ``None`` column
     means "not given" (for update: leave unchanged); a ``None`` entry inside a column means
-    "no metadata / no document / no uri" for that record.
+    "no document / no uri" for that record (removing a stored one in an update, as chromadb
+    does) and, for metadatas, "no metadata" (an update leaves the stored metadata as is).
     """
 
     ids: list[str]

@@ -226,34 +226,39 @@ _NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*[a-zA-Z0-9]$")
 _IPV4_RE = re.compile(r"^[0-9]{1,3}(\.[0-9]{1,3}){3}$")
 
 
+def _collection_name_message(name: object) -> str:
+    return (
+        "Expected collection name that (1) contains 3-63 characters, (2) starts and ends "
+        "with an alphanumeric character, (3) otherwise contains only alphanumeric "
+        "characters, underscores or hyphens (-), (4) contains no two consecutive periods "
+        f"(..) and (5) is not a valid IPv4 address, got {name}"
+    )
+
+
 def validate_collection_name(name: object) -> str:
     """Chroma's ``check_index_name``; ``$`` matching before a final newline is kept on purpose."""
+    check_collection_name_shape(name)
+    assert isinstance(name, str)
     if (
-        not isinstance(name, str)
-        or not 3 <= len(name) <= 63
+        not 3 <= len(name) <= 63
         or not _NAME_RE.match(name)
         or ".." in name
         or _IPV4_RE.match(name)
     ):
-        raise InvalidArgumentError(
-            "Expected collection name that (1) contains 3-63 characters, (2) starts and ends "
-            "with an alphanumeric character, (3) otherwise contains only alphanumeric "
-            "characters, underscores or hyphens (-), (4) contains no two consecutive periods "
-            f"(..) and (5) is not a valid IPv4 address, got {name}",
-            field="name",
-        )
+        raise InvalidArgumentError(_collection_name_message(name), field="name")
     return name
 
 
 def check_collection_name_shape(name: object) -> None:
-    """A name the wire can carry: a str (anything else fails with the name rule's message)."""
+    """A name the wire can carry: a str. Anything else is the name rule's message as a
+    TypeError, the class chromadb 0.4.24 raises there (its ``len(name)`` fails)."""
     if not isinstance(name, str):
-        validate_collection_name(name)
+        raise InvalidArgumentTypeError(_collection_name_message(name), field="name")
 
 
 def check_lookup_name_shape(name: object) -> None:
-    """A name to look up: anything but a str names no collection."""
-    if name is not None and not isinstance(name, str):
+    """A name to look up: anything but a str (None included) names no collection."""
+    if not isinstance(name, str):
         raise CollectionNotFoundError(collection_not_found_message(name), field="name")
 
 

@@ -328,6 +328,15 @@ CASES: dict[str, Case] = {
         c, batch(ids=["a", "z"], metadatas=[{"n": None}, None])
     ),
     "update": lambda s, c: s.update(c, RecordBatch(ids=["a", "zz"], documents=["new", None])),
+    "upsert None document": lambda s, c: s.upsert(
+        c, batch(ids=["a", "new"], documents=[None, None], uris=["u://a", None])
+    ),
+    "update None documents": lambda s, c: s.update(
+        c, RecordBatch(ids=["a", "b"], documents=[None, "kept"], uris=[None, None])
+    ),
+    "update None metadata": lambda s, c: s.update(c, RecordBatch(ids=["a"], metadatas=[None])),
+    "delete name None": lambda s, c: s.delete_collection(None),  # type: ignore[arg-type]
+    "get name empty": lambda s, c: s.get_collection(name=""),
     "update deletes key": lambda s, c: s.update(c, RecordBatch(ids=["a"], metadatas=[{"s": None}])),
     "update vectors": lambda s, c: s.update(c, RecordBatch(ids=["b"], embeddings=np.ones((1, 2)))),
     "update wrong dimension": lambda s, c: s.update(
