@@ -239,12 +239,7 @@ def validate_collection_name(name: object) -> str:
     """Chroma's ``check_index_name``; ``$`` matching before a final newline is kept on purpose."""
     check_collection_name_shape(name)
     assert isinstance(name, str)
-    if (
-        not 3 <= len(name) <= 63
-        or not _NAME_RE.match(name)
-        or ".." in name
-        or _IPV4_RE.match(name)
-    ):
+    if not 3 <= len(name) <= 63 or not _NAME_RE.match(name) or ".." in name or _IPV4_RE.match(name):
         raise InvalidArgumentError(_collection_name_message(name), field="name")
     return name
 
