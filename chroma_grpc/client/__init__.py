@@ -2,6 +2,7 @@
 
 from chroma_grpc.client.admin import AdminClient
 from chroma_grpc.client.api import ClientAPI
+from chroma_grpc.client.async_api import AsyncClientAPI, AsyncCollection, AsyncHttpClient
 from chroma_grpc.client.collection import Collection
 from chroma_grpc.client.factories import (
     Client,
@@ -14,6 +15,9 @@ from chroma_grpc.client.factories import (
 
 __all__ = [
     "AdminClient",
+    "AsyncClientAPI",
+    "AsyncCollection",
+    "AsyncHttpClient",
     "Client",
     "ClientAPI",
     "Collection",

@@ -143,9 +143,7 @@ class ClientAPI:
             UniqueConstraintError: the name exists and get_or_create is False.
             ValueError: an invalid name, metadata or embedding function.
         """
-        validate_collection_metadata_argument(metadata)
-        if embedding_function is not None:
-            validate_embedding_function(embedding_function)
+        check_create_arguments(metadata, embedding_function)
         info, _ = self._store.create_collection(
             name,
             metadata,
@@ -167,11 +165,7 @@ class ClientAPI:
         Raises:
             ValueError: the collection does not exist, or not exactly one of name/id.
         """
-        if (name is None) == (id is None):
-            raise InvalidArgumentError(NAME_OR_ID_MESSAGE)
-        if embedding_function is not None:
-            validate_embedding_function(embedding_function)
-        collection_id = None if id is None else str(id)
+        collection_id = check_get_arguments(name, id, embedding_function)
         info = self._store.get_collection(
             name=name, collection_id=collection_id, tenant=self.tenant, database=self.database
         )
@@ -203,16 +197,43 @@ class ClientAPI:
         self._store.delete_collection(name, tenant=self.tenant, database=self.database)
 
 
+def check_create_arguments(
+    metadata: CollectionMetadata | None, embedding_function: EmbeddingFunction | None
+) -> None:
+    """What chromadb's client checks before it asks for a collection to be created."""
+    validate_collection_metadata_argument(metadata)
+    if embedding_function is not None:
+        validate_embedding_function(embedding_function)
+
+
+def check_get_arguments(
+    name: str | None, id: Union[UUID, str] | None, embedding_function: EmbeddingFunction | None
+) -> str | None:
+    """What chromadb's client checks before it looks a collection up; returns the id as str."""
+    if (name is None) == (id is None):
+        raise InvalidArgumentError(NAME_OR_ID_MESSAGE)
+    if embedding_function is not None:
+        validate_embedding_function(embedding_function)
+    return None if id is None else str(id)
+
+
 def _check_scope_exists(store: StoreAPI, tenant: str, database: str) -> None:
     """chromadb's check when a client is made or switched: the tenant, then the database."""
     check_scope_shape(tenant, database)
     try:
         store.get_tenant(tenant)
     except TenantNotFoundError:
-        raise TenantNotFoundError(scope_tenant_message(tenant), field="tenant") from None
+        raise scope_error(tenant, database, TenantNotFoundError) from None
     try:
         store.get_database(database, tenant=tenant)
     except DatabaseNotFoundError:
-        raise DatabaseNotFoundError(
-            scope_database_message(database, tenant), field="database"
-        ) from None
+        raise scope_error(tenant, database, DatabaseNotFoundError) from None
+
+
+def scope_error(
+    tenant: str, database: str, missing: type[TenantNotFoundError | DatabaseNotFoundError]
+) -> TenantNotFoundError | DatabaseNotFoundError:
+    """chromadb's "Could not connect to ..." for a client whose tenant / database is missing."""
+    if missing is TenantNotFoundError:
+        return TenantNotFoundError(scope_tenant_message(tenant), field="tenant")
+    return DatabaseNotFoundError(scope_database_message(database, tenant), field="database")

@@ -121,8 +121,26 @@ def HttpClient(
         ValueError: conflicting host/port in settings, no server answering, or no such
             tenant or database.
     """
+    settings = remote_settings(host, port, ssl, headers, settings, REMOTE_API_IMPL)
+    return _client(settings, tenant, database, _remote_store)
+
+
+def remote_settings(
+    host: str,
+    port: int,
+    ssl: bool,
+    headers: dict[str, str] | None,
+    settings: Settings | None,
+    api_impl: str,
+) -> Settings:
+    """``HttpClient``'s arguments folded into its settings, as chromadb does (also for the
+    async client).
+
+    Raises:
+        ValueError: a different host or port already set in ``settings``.
+    """
     host, port, ssl = str(host), int(port), bool(ssl)
-    settings = (settings or Settings()).copy(update={"chroma_api_impl": REMOTE_API_IMPL})
+    settings = (settings or Settings()).copy(update={"chroma_api_impl": api_impl})
     if settings.chroma_server_host and settings.chroma_server_host != host:
         raise ValueError(
             f"Chroma server host provided in settings[{settings.chroma_server_host}] is "
@@ -133,7 +151,7 @@ def HttpClient(
             f"Chroma server http port provided in settings[{settings.chroma_server_http_port}] "
             f"is different to the one provided in HttpClient: [{port}]"
         )
-    settings = settings.copy(
+    return settings.copy(
         update={
             "chroma_server_host": host,
             "chroma_server_http_port": port,
@@ -141,7 +159,6 @@ def HttpClient(
             "chroma_server_headers": headers,
         }
     )
-    return _client(settings, tenant, database, _remote_store)
 
 
 def Client(

@@ -119,7 +119,7 @@ class StoreProxy:
                 progress = settings.chroma_grpc_progress
         self._progress = bool(progress)
         if isinstance(target, str) and credentials is None:
-            _warn_plaintext_token(target, metadata)
+            warn_plaintext_token(target, metadata)
         if isinstance(target, grpc.Channel):
             self._channel, self._owns_channel = target, False
         else:
@@ -421,11 +421,12 @@ def write_progress(request_type: type[Any], batch: RecordBatch) -> WriteProgress
 
 def resumable(error: grpc.RpcError, token: str, resumptions: int) -> bool:
     """Whether a read that broke after a page (``token``) should be resumed from it."""
-    broken = isinstance(error, grpc.Call) and error.code() == grpc.StatusCode.UNAVAILABLE
+    code = error.code() if isinstance(error, (grpc.Call, grpc.aio.AioRpcError)) else None
+    broken = code == grpc.StatusCode.UNAVAILABLE
     return broken and bool(token) and resumptions < READ_RESUMPTIONS
 
 
-def _warn_plaintext_token(target: str, metadata: Sequence[tuple[str, str]]) -> None:
+def warn_plaintext_token(target: str, metadata: Sequence[tuple[str, str]]) -> None:
     """Credentials over plaintext are readable on the network; fine on loopback only."""
     if not any(key in AUTH_METADATA_KEYS for key, _ in metadata):
         return

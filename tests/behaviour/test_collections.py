@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
+import chroma_grpc
 from chroma_grpc import ClientAPI, Collection
 from chroma_grpc.errors import (
     ChromaError,
@@ -120,12 +121,13 @@ def test_get_or_create_keeps_or_replaces_metadata(client: ClientAPI) -> None:
     assert client.create_collection("docs", get_or_create=True).metadata == {"b": 2}
 
 
-def test_list_count_and_slice_collections(client: ClientAPI) -> None:
+def test_list_count_and_slice_collections(client: ClientAPI, transport: str) -> None:
     assert client.list_collections() == [] and client.count_collections() == 0
     for name in ["one", "two", "three"]:
         client.create_collection(name)
     listed = client.list_collections()
-    assert all(isinstance(c, Collection) for c in listed)
+    expected = chroma_grpc.AsyncCollection if transport == "async" else Collection
+    assert all(isinstance(c, expected) for c in listed)
     assert sorted(c.name for c in listed) == ["one", "three", "two"]
     assert client.list_collections() == listed
     assert client.count_collections() == 3

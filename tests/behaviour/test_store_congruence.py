@@ -1,10 +1,12 @@
-"""``Store`` and ``StoreProxy``, driven through ``StoreAPI`` directly, answer every call alike.
+"""``Store``, ``StoreProxy`` and ``AsyncStoreProxy``, driven through ``StoreAPI`` directly, answer
+every call alike.
 
 Each case runs against an embedded ``Store`` and against a ``StoreProxy`` of a real server (over
-its own ``Store``), both freshly seeded the same way. The two must return equal results and
-leave equal data, or raise the same class with the same message. The client API is bypassed on
-purpose: it rejects many mistakes before either store is reached. Hypothesis then throws
-random filters and batches, faulty in one place or in several, at both.
+its own ``Store``), and again against an ``AsyncStoreProxy``, both freshly seeded the same way.
+The two must return equal results and leave equal data, or raise the same class with the same
+message. The client API is bypassed on purpose: it rejects many mistakes before either store is
+reached. Hypothesis then throws random filters and batches, faulty in one place or in several,
+at the embedded store and the sync proxy.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import fields
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -21,6 +24,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
+from chroma_grpc.client.async_proxy import AsyncStoreProxy
 from chroma_grpc.client.proxy import StoreProxy
 from chroma_grpc.store import Store
 from chroma_grpc.store.api import StoreAPI
@@ -29,6 +33,8 @@ from chroma_grpc.store.filters import MAX_FILTER_DEPTH
 from chroma_grpc.store.types import CollectionInfo, DatabaseInfo, RecordBatch
 from tests.helpers.servers import serve_in_process
 
+from .async_facade import LoopThread, SyncFace
+
 MISSING = "00000000-0000-4000-8000-000000000000"
 TENANT, DATABASE = "acme", "docs"
 NAMES = ("default_tenant", "default_database", TENANT, DATABASE, "new-one")
@@ -36,16 +42,47 @@ ALL = frozenset({"embeddings", "metadatas", "documents", "uris"})
 Case = Callable[[StoreAPI, str], Any]
 
 
-@pytest.fixture(scope="module")
-def pair() -> Iterator[tuple[Store, StoreProxy]]:
+@contextmanager
+def stores(kind: str) -> Iterator[tuple[Store, StoreProxy]]:
+    """The embedded store, and a proxy of a served one: ``StoreProxy`` ("grpc"), or
+    ``AsyncStoreProxy`` behind a sync face ("async"; its coroutines run on a loop thread)."""
     embedded = Store(None, allow_reset=True)
     served = Store(None, allow_reset=True)
     with serve_in_process(served) as address:
-        proxy = StoreProxy(address, timeout=60)
-        yield embedded, proxy
-        proxy.close()
+        if kind == "grpc":
+            proxy = StoreProxy(address, timeout=60)
+            yield embedded, proxy
+            proxy.close()
+        else:
+            runner = LoopThread()
+            remote = runner.run(connected_async_proxy(address))
+            yield embedded, cast(StoreProxy, SyncFace(remote, runner))
+            runner.run(remote.close())
+            runner.close()
     served.close()
     embedded.close()
+
+
+@pytest.fixture(scope="module", params=["grpc", "async"])
+def pair(request: pytest.FixtureRequest) -> Iterator[tuple[Store, StoreProxy]]:
+    """Every case runs on both proxies."""
+    with stores(request.param) as both:
+        yield both
+
+
+@pytest.fixture(scope="module")
+def grpc_pair() -> Iterator[tuple[Store, StoreProxy]]:
+    """The random inputs run on the sync proxy only (the async one sends the same requests,
+    built by the same code, which the cases above hold to the same answers)."""
+    with stores("grpc") as both:
+        yield both
+
+
+async def connected_async_proxy(address: str) -> AsyncStoreProxy:
+    """Made in the loop that uses it: a grpc.aio channel belongs to its loop."""
+    proxy = AsyncStoreProxy(address, timeout=60)
+    await proxy.connect()
+    return proxy
 
 
 def seed(api: StoreAPI) -> str:
@@ -541,15 +578,15 @@ SLOW = settings(
 
 
 @pytest.fixture(scope="module")
-def seeded(pair: tuple[Store, StoreProxy]) -> tuple[str, str]:
-    embedded, proxy = pair
+def seeded(grpc_pair: tuple[Store, StoreProxy]) -> tuple[str, str]:
+    embedded, proxy = grpc_pair
     return seed(embedded), seed(proxy)
 
 
 @SLOW
 @given(where=wheres, where_document=documents, include=includes, limit=bounds, offset=bounds)
 def test_random_reads_get_the_same_answer(
-    pair: tuple[Store, StoreProxy],
+    grpc_pair: tuple[Store, StoreProxy],
     seeded: tuple[str, str],
     where: Any,
     where_document: Any,
@@ -557,7 +594,7 @@ def test_random_reads_get_the_same_answer(
     limit: Any,
     offset: Any,
 ) -> None:
-    embedded, proxy = pair
+    embedded, proxy = grpc_pair
 
     def case(api: StoreAPI, cid: str) -> Any:
         return api.get(
@@ -581,7 +618,7 @@ def test_random_reads_get_the_same_answer(
     dimension=st.sampled_from([2, 2, 2, 1, 3]),
 )
 def test_random_queries_get_the_same_answer(
-    pair: tuple[Store, StoreProxy],
+    grpc_pair: tuple[Store, StoreProxy],
     seeded: tuple[str, str],
     where: Any,
     n_results: int,
@@ -589,7 +626,7 @@ def test_random_queries_get_the_same_answer(
     rows: int,
     dimension: int,
 ) -> None:
-    embedded, proxy = pair
+    embedded, proxy = grpc_pair
     vectors = np.arange(rows * dimension, dtype=np.float32).reshape(rows, dimension)
 
     def case(api: StoreAPI, cid: str) -> Any:
@@ -644,7 +681,7 @@ texts = st.one_of(
     aligned=st.sampled_from([True, True, False]),
 )
 def test_random_writes_get_the_same_answer_and_leave_the_same_data(
-    pair: tuple[Store, StoreProxy],
+    grpc_pair: tuple[Store, StoreProxy],
     kind: str,
     ids: list[Any],
     rows: int | None,
@@ -674,4 +711,4 @@ def test_random_writes_get_the_same_answer_and_leave_the_same_data(
     def case(api: StoreAPI, cid: str) -> Any:
         return getattr(api, kind)(cid, write)
 
-    assert_congruent(pair, case)
+    assert_congruent(grpc_pair, case)
