@@ -249,6 +249,12 @@ class CollectionCommon:
             metadatas=valid.metadatas,
             documents=valid.documents,
             uris=valid.uris,
+            # chromadb sets a given documents / uris column on every record, None included
+            set_columns=frozenset(
+                name
+                for name, column in (("documents", valid.documents), ("uris", valid.uris))
+                if column is not None
+            ),
         )
 
 

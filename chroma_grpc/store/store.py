@@ -415,7 +415,14 @@ class Store:
             vectors = embed_texts(texts, self._embedder, field="documents")
             check_embeddings_values(vectors, self._limits, field="documents")
         op = WriteOp(
-            kind, collection_id, batch.ids, vectors, batch.metadatas, batch.documents, batch.uris
+            kind,
+            collection_id,
+            batch.ids,
+            vectors,
+            batch.metadatas,
+            batch.documents,
+            batch.uris,
+            frozenset(batch.set_columns) & {"documents", "uris"},
         )
         self._commit(op)
 

@@ -76,8 +76,10 @@ class RecordBatch:
 
     ``embeddings`` has shape ``(len(ids), dimension)`` and dtype float32. A ``None`` column
     means "not given" (for update: leave unchanged); a ``None`` entry inside a column means
-    "no document / no uri" for that record (removing a stored one in an update, as chromadb
-    does) and, for metadatas, "no metadata" (an update leaves the stored metadata as is).
+    "no metadata / no document / no uri" for that record; an update leaves the stored value
+    then, unless the column is in ``set_columns``: then the write sets that column on every
+    record and a None entry removes the stored document / uri (chromadb's ``documents=[None]``,
+    which the client API always means).
     """
 
     ids: list[str]
@@ -85,6 +87,7 @@ class RecordBatch:
     metadatas: list[Metadata | None] | None = None
     documents: list[str | None] | None = None
     uris: list[str | None] | None = None
+    set_columns: frozenset[str] = frozenset()
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -131,10 +131,10 @@ def iter_batch_chunks(
     set_fields = [
         field
         for field, column in (
-            (types_pb2.RECORD_FIELD_DOCUMENT, batch.documents),
-            (types_pb2.RECORD_FIELD_URI, batch.uris),
+            (types_pb2.RECORD_FIELD_DOCUMENT, "documents"),
+            (types_pb2.RECORD_FIELD_URI, "uris"),
         )
-        if column is not None
+        if column in batch.set_columns
     ]
     embeddings = batch.embeddings
     vector_bytes = 0 if embeddings is None else FLOAT32_BYTES * int(np.shape(embeddings)[1])
@@ -149,7 +149,8 @@ class BatchDecoder:
     """Joins the chunks of one write stream into one batch, decoding each as it arrives.
 
     A column is None when no record in any chunk sets it and no chunk lists it in
-    ``set_fields`` (a listed column of Nones clears stored documents / uris in updates).
+    ``set_fields``; a listed column is the batch's ``set_columns`` (its Nones remove stored
+    documents / uris in updates), an unlisted one leaves them where a record has no value.
     Embeddings must come with every non-empty chunk or with none, in one dimension.
     Past ``max_batch_size`` records it fails at once (nothing more is buffered).
     """
@@ -216,6 +217,14 @@ class BatchDecoder:
             metadatas=self._metadatas if any(m is not None for m in self._metadatas) else None,
             documents=self._column(self._documents, types_pb2.RECORD_FIELD_DOCUMENT),
             uris=self._column(self._uris, types_pb2.RECORD_FIELD_URI),
+            set_columns=frozenset(
+                name
+                for field, name in (
+                    (types_pb2.RECORD_FIELD_DOCUMENT, "documents"),
+                    (types_pb2.RECORD_FIELD_URI, "uris"),
+                )
+                if field in self._set_fields
+            ),
         )
 
     def _column(self, values: list[str | None], field: int) -> list[str | None] | None:

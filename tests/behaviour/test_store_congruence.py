@@ -371,6 +371,15 @@ CASES: dict[str, Case] = {
     "update None documents": lambda s, c: s.update(
         c, RecordBatch(ids=["a", "b"], documents=[None, "kept"], uris=[None, None])
     ),
+    "update None documents as a column": lambda s, c: s.update(
+        c,
+        RecordBatch(
+            ids=["a", "b"],
+            documents=[None, "kept"],
+            uris=[None, None],
+            set_columns=frozenset({"documents", "uris"}),
+        ),
+    ),
     "update None metadata": lambda s, c: s.update(c, RecordBatch(ids=["a"], metadatas=[None])),
     "delete name None": lambda s, c: s.delete_collection(None),  # type: ignore[arg-type]
     "get name empty": lambda s, c: s.get_collection(name=""),
