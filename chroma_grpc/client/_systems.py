@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from chroma_grpc.config import Settings
 from chroma_grpc.store.api import StoreAPI
 
-__all__ = ["clear_system_cache", "shared_store"]
+__all__ = ["clear_system_cache", "is_shared", "shared_store"]
 
 
 @dataclass
@@ -46,6 +46,12 @@ def shared_store(
                 f"An instance of Chroma already exists for {identifier} with different settings"
             )
         return system.store
+
+
+def is_shared(store: StoreAPI) -> bool:
+    """Whether ``store`` is one of the cached embedded stores (which clients must not close)."""
+    with _lock:
+        return any(system.store is store for system in _systems.values())
 
 
 def clear_system_cache() -> None:

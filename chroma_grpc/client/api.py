@@ -13,20 +13,35 @@ from chroma_grpc._version import CHROMA_API_VERSION
 from chroma_grpc.client import _systems
 from chroma_grpc.client._arguments import validate_collection_metadata_argument
 from chroma_grpc.client._embedding import DEFAULT_EMBEDDING_FUNCTION
+from chroma_grpc.client._exceptions import raises_chromadb_exceptions
 from chroma_grpc.client.collection import Collection
 from chroma_grpc.client.types import CollectionMetadata, DataLoader, EmbeddingFunction
 from chroma_grpc.config import Settings
 from chroma_grpc.embeddings.base import validate_embedding_function
-from chroma_grpc.errors import InvalidArgumentError
+from chroma_grpc.errors import DatabaseNotFoundError, InvalidArgumentError, TenantNotFoundError
 from chroma_grpc.store.api import StoreAPI
 from chroma_grpc.store.types import DEFAULT_DATABASE, DEFAULT_TENANT
-from chroma_grpc.store.validation import NAME_OR_ID_MESSAGE, validate_scope
+from chroma_grpc.store.validation import (
+    NAME_OR_ID_MESSAGE,
+    check_scope_shape,
+    scope_database_message,
+    scope_tenant_message,
+)
 
 __all__ = ["ClientAPI"]
 
 
+@raises_chromadb_exceptions
 class ClientAPI:
-    """A client: collection management plus system calls, chromadb's ``ClientAPI``."""
+    """A client: collection management plus system calls, chromadb's ``ClientAPI``.
+
+    It works in one database of one tenant at a time (``tenant`` / ``database``, switched with
+    :meth:`set_tenant` / :meth:`set_database`): collections are created, listed, counted,
+    fetched and deleted there.
+
+    Raises:
+        ValueError: the tenant or database does not exist ("Could not connect to ...").
+    """
 
     def __init__(
         self,
@@ -35,7 +50,7 @@ class ClientAPI:
         tenant: str = DEFAULT_TENANT,
         database: str = DEFAULT_DATABASE,
     ) -> None:
-        validate_scope(tenant, database)
+        _check_scope_exists(store, tenant, database)
         self._store = store
         self._settings = settings
         self.tenant = tenant
@@ -74,35 +89,38 @@ class ClientAPI:
         _systems.clear_system_cache()
 
     def set_tenant(self, tenant: str, database: str = DEFAULT_DATABASE) -> None:
-        """Switch tenant and database; only the defaults exist.
+        """Work in ``database`` of ``tenant`` from now on (``AdminClient`` creates them).
 
         Raises:
             ValueError: the tenant or database does not exist.
         """
-        validate_scope(tenant, database)
+        _check_scope_exists(self._store, tenant, database)
         self.tenant = tenant
         self.database = database
 
     def set_database(self, database: str) -> None:
-        """Switch database; only the default exists.
+        """Work in another database of the current tenant from now on.
 
         Raises:
             ValueError: the database does not exist.
         """
-        validate_scope(self.tenant, database)
+        _check_scope_exists(self._store, self.tenant, database)
         self.database = database
 
     # -- collections -------------------------------------------------------------------------
     def list_collections(
         self, limit: int | None = None, offset: int | None = None
     ) -> list[Collection]:
-        """Every collection (each with the default embedding function), sliced by limit/offset."""
-        infos = self._store.list_collections(limit=limit, offset=offset)
+        """The database's collections (each with the default embedding function), oldest
+        first, sliced by limit/offset."""
+        infos = self._store.list_collections(
+            limit=limit, offset=offset, tenant=self.tenant, database=self.database
+        )
         return [Collection(self._store, info) for info in infos]
 
     def count_collections(self) -> int:
-        """The number of collections."""
-        return self._store.count_collections()
+        """The number of collections in the database."""
+        return self._store.count_collections(tenant=self.tenant, database=self.database)
 
     def create_collection(
         self,
@@ -125,10 +143,14 @@ class ClientAPI:
             UniqueConstraintError: the name exists and get_or_create is False.
             ValueError: an invalid name, metadata or embedding function.
         """
-        validate_collection_metadata_argument(metadata)
-        if embedding_function is not None:
-            validate_embedding_function(embedding_function)
-        info, _ = self._store.create_collection(name, metadata, get_or_create=get_or_create)
+        check_create_arguments(metadata, embedding_function)
+        info, _ = self._store.create_collection(
+            name,
+            metadata,
+            get_or_create=get_or_create,
+            tenant=self.tenant,
+            database=self.database,
+        )
         return Collection(self._store, info, embedding_function, data_loader)
 
     def get_collection(
@@ -138,17 +160,15 @@ class ClientAPI:
         embedding_function: EmbeddingFunction | None = DEFAULT_EMBEDDING_FUNCTION,
         data_loader: DataLoader | None = None,
     ) -> Collection:
-        """Get a collection by name or by id (exactly one of them).
+        """Get a collection by name (in the database) or by id (exactly one of them).
 
         Raises:
             ValueError: the collection does not exist, or not exactly one of name/id.
         """
-        if (name is None) == (id is None):
-            raise InvalidArgumentError(NAME_OR_ID_MESSAGE)
-        if embedding_function is not None:
-            validate_embedding_function(embedding_function)
-        collection_id = None if id is None else str(id)
-        info = self._store.get_collection(name=name, collection_id=collection_id)
+        collection_id = check_get_arguments(name, id, embedding_function)
+        info = self._store.get_collection(
+            name=name, collection_id=collection_id, tenant=self.tenant, database=self.database
+        )
         return Collection(self._store, info, embedding_function, data_loader)
 
     def get_or_create_collection(
@@ -169,9 +189,51 @@ class ClientAPI:
         )
 
     def delete_collection(self, name: str) -> None:
-        """Delete a collection and its records.
+        """Delete a collection of the database and its records.
 
         Raises:
             ValueError: the collection does not exist.
         """
-        self._store.delete_collection(name)
+        self._store.delete_collection(name, tenant=self.tenant, database=self.database)
+
+
+def check_create_arguments(
+    metadata: CollectionMetadata | None, embedding_function: EmbeddingFunction | None
+) -> None:
+    """What chromadb's client checks before it asks for a collection to be created."""
+    validate_collection_metadata_argument(metadata)
+    if embedding_function is not None:
+        validate_embedding_function(embedding_function)
+
+
+def check_get_arguments(
+    name: str | None, id: Union[UUID, str] | None, embedding_function: EmbeddingFunction | None
+) -> str | None:
+    """What chromadb's client checks before it looks a collection up; returns the id as str."""
+    if (name is None) == (id is None):
+        raise InvalidArgumentError(NAME_OR_ID_MESSAGE)
+    if embedding_function is not None:
+        validate_embedding_function(embedding_function)
+    return None if id is None else str(id)
+
+
+def _check_scope_exists(store: StoreAPI, tenant: str, database: str) -> None:
+    """chromadb's check when a client is made or switched: the tenant, then the database."""
+    check_scope_shape(tenant, database)
+    try:
+        store.get_tenant(tenant)
+    except TenantNotFoundError:
+        raise scope_error(tenant, database, TenantNotFoundError) from None
+    try:
+        store.get_database(database, tenant=tenant)
+    except DatabaseNotFoundError:
+        raise scope_error(tenant, database, DatabaseNotFoundError) from None
+
+
+def scope_error(
+    tenant: str, database: str, missing: type[TenantNotFoundError | DatabaseNotFoundError]
+) -> TenantNotFoundError | DatabaseNotFoundError:
+    """chromadb's "Could not connect to ..." for a client whose tenant / database is missing."""
+    if missing is TenantNotFoundError:
+        return TenantNotFoundError(scope_tenant_message(tenant), field="tenant")
+    return DatabaseNotFoundError(scope_database_message(database, tenant), field="database")

@@ -9,6 +9,7 @@ signature keeps chromadb's default of 8000 for compatibility, but ``chroma-grpc 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Union
 
@@ -19,7 +20,7 @@ from chroma_grpc.errors import AuthorizationError
 from chroma_grpc.store import Store
 from chroma_grpc.store.api import StoreAPI
 from chroma_grpc.store.types import DEFAULT_DATABASE, DEFAULT_TENANT
-from chroma_grpc.store.validation import SERVER_UNREACHABLE_MESSAGE, validate_scope
+from chroma_grpc.store.validation import SERVER_UNREACHABLE_MESSAGE
 
 __all__ = [
     "Client",
@@ -28,6 +29,7 @@ __all__ = [
     "PersistentClient",
     "configure",
     "get_settings",
+    "open_store",
 ]
 
 EMBEDDED_API_IMPL = "chromadb.api.segment.SegmentAPI"
@@ -64,11 +66,11 @@ def EphemeralClient(
 
     Args:
         settings: base settings (``is_persistent`` is forced to False).
-        tenant: must be the default tenant.
-        database: must be the default database.
+        tenant: an existing tenant (``AdminClient.create_tenant``).
+        database: an existing database of that tenant (``AdminClient.create_database``).
     """
     settings = (settings or Settings()).copy(update={"is_persistent": False})
-    return _embedded_client(settings, tenant, database)
+    return _client(settings, tenant, database, _embedded_store)
 
 
 def PersistentClient(
@@ -82,13 +84,13 @@ def PersistentClient(
     Args:
         path: the data directory, created if needed.
         settings: base settings (``persist_directory``/``is_persistent`` are overridden).
-        tenant: must be the default tenant.
-        database: must be the default database.
+        tenant: an existing tenant (``AdminClient.create_tenant``).
+        database: an existing database of that tenant (``AdminClient.create_database``).
     """
     settings = (settings or Settings()).copy(
         update={"persist_directory": os.fspath(path), "is_persistent": True}
     )
-    return _embedded_client(settings, tenant, database)
+    return _client(settings, tenant, database, _embedded_store)
 
 
 def HttpClient(
@@ -112,14 +114,33 @@ def HttpClient(
             ``{"Authorization": "Bearer <token>"}``; ``chroma_client_auth_credentials`` in
             ``settings`` works as in chromadb (see :mod:`chroma_grpc.client._transport`).
         settings: base settings; a different host/port already set there is an error.
-        tenant: must be the default tenant.
-        database: must be the default database.
+        tenant: an existing tenant (``AdminClient.create_tenant``).
+        database: an existing database of that tenant (``AdminClient.create_database``).
 
     Raises:
-        ValueError: conflicting host/port in settings, or no server answering.
+        ValueError: conflicting host/port in settings, no server answering, or no such
+            tenant or database.
+    """
+    settings = remote_settings(host, port, ssl, headers, settings, REMOTE_API_IMPL)
+    return _client(settings, tenant, database, _remote_store)
+
+
+def remote_settings(
+    host: str,
+    port: int,
+    ssl: bool,
+    headers: dict[str, str] | None,
+    settings: Settings | None,
+    api_impl: str,
+) -> Settings:
+    """``HttpClient``'s arguments folded into its settings, as chromadb does (also for the
+    async client).
+
+    Raises:
+        ValueError: a different host or port already set in ``settings``.
     """
     host, port, ssl = str(host), int(port), bool(ssl)
-    settings = (settings or Settings()).copy(update={"chroma_api_impl": REMOTE_API_IMPL})
+    settings = (settings or Settings()).copy(update={"chroma_api_impl": api_impl})
     if settings.chroma_server_host and settings.chroma_server_host != host:
         raise ValueError(
             f"Chroma server host provided in settings[{settings.chroma_server_host}] is "
@@ -130,7 +151,7 @@ def HttpClient(
             f"Chroma server http port provided in settings[{settings.chroma_server_http_port}] "
             f"is different to the one provided in HttpClient: [{port}]"
         )
-    settings = settings.copy(
+    return settings.copy(
         update={
             "chroma_server_host": host,
             "chroma_server_http_port": port,
@@ -138,7 +159,6 @@ def HttpClient(
             "chroma_server_headers": headers,
         }
     )
-    return _remote_client(settings, tenant, database)
 
 
 def Client(
@@ -152,16 +172,24 @@ def Client(
     set; otherwise persistent when ``is_persistent``, else in-memory.
     """
     settings = settings if settings is not None else get_settings()
+    return _client(settings, tenant, database, open_store)
+
+
+def open_store(settings: Settings) -> StoreAPI:
+    """The store ``settings`` name: a chroma-grpc server when ``chroma_api_impl`` names a
+    FastAPI/gRPC client or ``chroma_server_host`` is set, else the process's shared embedded
+    store (persistent when ``is_persistent``, else in-memory).
+
+    Raises:
+        ValueError: a legacy configuration, or no server answering.
+    """
     impl = settings.chroma_api_impl.lower()
     if "fastapi" in impl or "grpc" in impl or settings.chroma_server_host:
-        return _remote_client(settings, tenant, database)
-    return _embedded_client(settings, tenant, database)
+        return _remote_store(settings)
+    return _embedded_store(settings)
 
 
-def _embedded_client(settings: Settings, tenant: str, database: str) -> ClientAPI:
-    if settings.chroma_db_impl is not None:
-        raise ValueError(LEGACY_CONFIG_ERROR)
-    validate_scope(tenant, database)
+def _embedded_store(settings: Settings) -> StoreAPI:
     if settings.is_persistent:
         path = Path(settings.persist_directory).expanduser().resolve()
         identifier = str(path)
@@ -169,18 +197,15 @@ def _embedded_client(settings: Settings, tenant: str, database: str) -> ClientAP
     else:
         identifier, store_path = "ephemeral", None
 
-    def open_store() -> StoreAPI:
+    def open_new() -> StoreAPI:
         return Store(store_path, allow_reset=settings.allow_reset)
 
-    store = _systems.shared_store(identifier, settings, open_store)
-    return ClientAPI(store, settings, tenant, database)
+    return _systems.shared_store(identifier, settings, open_new)
 
 
-def _remote_client(settings: Settings, tenant: str, database: str) -> ClientAPI:
+def _remote_store(settings: Settings) -> StoreAPI:
     from chroma_grpc.client.proxy import StoreProxy  # grpc only for remote clients
 
-    if settings.chroma_db_impl is not None:
-        raise ValueError(LEGACY_CONFIG_ERROR)
     host = settings.require("chroma_server_host")
     port = settings.chroma_server_http_port or settings.chroma_server_grpc_port
     store = StoreProxy(f"{host}:{port or DEFAULT_GRPC_PORT}", settings=settings)
@@ -192,8 +217,19 @@ def _remote_client(settings: Settings, tenant: str, database: str) -> ClientAPI:
     except Exception as error:
         store.close()
         raise ValueError(SERVER_UNREACHABLE_MESSAGE) from error
+    return store
+
+
+def _client(
+    settings: Settings, tenant: str, database: str, opener: Callable[[Settings], StoreAPI]
+) -> ClientAPI:
+    """A client on the store ``opener`` opens, in an existing tenant and database."""
+    if settings.chroma_db_impl is not None:
+        raise ValueError(LEGACY_CONFIG_ERROR)
+    store = opener(settings)
     try:
         return ClientAPI(store, settings, tenant, database)
-    except Exception:
-        store.close()
+    except BaseException:
+        if not _systems.is_shared(store):
+            store.close()
         raise

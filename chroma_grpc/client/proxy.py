@@ -14,67 +14,55 @@ server's pages and resume from the last page's token if the stream breaks.
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import threading
-import uuid
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 
+from chroma_grpc.client import _requests as calls
 from chroma_grpc.client._progress import WriteProgress
 from chroma_grpc.client._transport import AUTH_METADATA_KEYS, call_metadata, channel_credentials
-from chroma_grpc.store.errors import InvalidArgumentError
 from chroma_grpc.store.types import (
+    DEFAULT_DATABASE,
     DEFAULT_GET_INCLUDE,
     DEFAULT_QUERY_INCLUDE,
-    INCLUDE_FIELDS,
+    DEFAULT_TENANT,
     PEEK_INCLUDE,
     CollectionInfo,
+    DatabaseInfo,
     Metadata,
     Neighbours,
     RecordBatch,
     Records,
     ResultFields,
     StoreLimits,
+    TenantInfo,
     Vectors,
     Where,
     WhereDocument,
 )
-from chroma_grpc.store.validation import (
-    NAME_OR_ID_MESSAGE,
-    check_batch_shape,
-    check_collection_id,
-    check_collection_name_shape,
-    check_lookup_name_shape,
-    check_metadata_shape,
-    check_query_inputs_shape,
-    check_read_shape,
-    validate_limit_offset,
-    validate_n_results,
-)
 from chroma_grpc.v1 import (
-    collection_service_pb2,
     collection_service_pb2_grpc,
     record_service_pb2,
     record_service_pb2_grpc,
     system_service_pb2,
     system_service_pb2_grpc,
+    tenant_service_pb2_grpc,
 )
-from chroma_grpc.wire.collections import from_proto_collection, to_proto_ref
+from chroma_grpc.wire.collections import (
+    from_proto_collection,
+    from_proto_database,
+    from_proto_tenant,
+)
 from chroma_grpc.wire.errors import raising_store_errors
-from chroma_grpc.wire.filters import to_proto_where, to_proto_where_document
-from chroma_grpc.wire.metadata import to_proto_metadata
 from chroma_grpc.wire.records import (
     DEFAULT_CHUNK_BYTES,
     from_proto_query_response,
-    iter_batch_chunks,
     merge_get_pages,
-    to_proto_include,
 )
-from chroma_grpc.wire.vectors import to_proto_vectors
 
 if TYPE_CHECKING:
     from chroma_grpc.config import Settings
@@ -91,17 +79,8 @@ DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
 )
 # Leave headroom under the server's receive limit for the enclosing request's own fields.
 _CHUNK_HEADROOM = 64 * 1024
-# Collections asked for per ListCollections page (the server's maximum).
-_LIST_PAGE_SIZE = 1000
 # A read whose stream breaks (UNAVAILABLE) is resumed from its last page this many times.
-_READ_RESUMPTIONS = 3
-
-_WriteRequest = TypeVar(
-    "_WriteRequest",
-    record_service_pb2.AddRecordsRequest,
-    record_service_pb2.UpsertRecordsRequest,
-    record_service_pb2.UpdateRecordsRequest,
-)
+READ_RESUMPTIONS = 3
 
 
 class StoreProxy:
@@ -140,7 +119,7 @@ class StoreProxy:
                 progress = settings.chroma_grpc_progress
         self._progress = bool(progress)
         if isinstance(target, str) and credentials is None:
-            _warn_plaintext_token(target, metadata)
+            warn_plaintext_token(target, metadata)
         if isinstance(target, grpc.Channel):
             self._channel, self._owns_channel = target, False
         else:
@@ -154,6 +133,7 @@ class StoreProxy:
         self._system = system_service_pb2_grpc.SystemServiceStub(self._channel)
         self._collections = collection_service_pb2_grpc.CollectionServiceStub(self._channel)
         self._records = record_service_pb2_grpc.RecordServiceStub(self._channel)
+        self._tenants = tenant_service_pb2_grpc.TenantServiceStub(self._channel)
         self._timeout = timeout
         self._metadata = tuple(metadata)
         self._info: system_service_pb2.GetServerInfoResponse | None = None
@@ -176,12 +156,7 @@ class StoreProxy:
 
     @property
     def limits(self) -> StoreLimits:
-        info = self.server_info
-        return StoreLimits(
-            max_batch_size=info.max_batch_size,
-            max_dimension=info.max_dimension,
-            max_n_results=info.max_n_results,
-        )
+        return calls.limits_of(self.server_info)
 
     @property
     def allow_reset(self) -> bool:
@@ -194,8 +169,7 @@ class StoreProxy:
     @property
     def chunk_bytes(self) -> int:
         """Bytes per write chunk: about 2 MiB, less if the server accepts smaller messages."""
-        server_max = self.server_info.max_receive_message_bytes or DEFAULT_CHUNK_BYTES
-        return max(1024, min(DEFAULT_CHUNK_BYTES, server_max // 2 - _CHUNK_HEADROOM))
+        return chunk_bytes_for(self.server_info)
 
     def _unary(self, method: Callable[..., _Reply], request: Any) -> _Reply:
         """One unary call with this proxy's deadline and metadata, errors as store errors."""
@@ -214,46 +188,63 @@ class StoreProxy:
     def reset(self) -> None:
         self._unary(self._system.Reset, system_service_pb2.ResetRequest())
 
+    # -- tenants and databases ---------------------------------------------------------------
+
+    def create_tenant(self, name: str) -> TenantInfo:
+        reply = self._unary(self._tenants.CreateTenant, calls.create_tenant(name))
+        return from_proto_tenant(reply.tenant)
+
+    def get_tenant(self, name: str) -> TenantInfo:
+        return from_proto_tenant(
+            self._unary(self._tenants.GetTenant, calls.get_tenant(name)).tenant
+        )
+
+    def create_database(self, name: str, tenant: str = DEFAULT_TENANT) -> DatabaseInfo:
+        reply = self._unary(self._tenants.CreateDatabase, calls.create_database(name, tenant))
+        return from_proto_database(reply.database)
+
+    def get_database(self, name: str, tenant: str = DEFAULT_TENANT) -> DatabaseInfo:
+        reply = self._unary(self._tenants.GetDatabase, calls.get_database(name, tenant))
+        return from_proto_database(reply.database)
+
     # -- collections -------------------------------------------------------------------------
 
     def create_collection(
-        self, name: str, metadata: Metadata | None = None, get_or_create: bool = False
+        self,
+        name: str,
+        metadata: Metadata | None = None,
+        get_or_create: bool = False,
+        tenant: str = DEFAULT_TENANT,
+        database: str = DEFAULT_DATABASE,
     ) -> tuple[CollectionInfo, bool]:
-        check_collection_name_shape(name)
-        request = collection_service_pb2.CreateCollectionRequest(
-            name=name, get_or_create=bool(get_or_create)
-        )
-        if metadata is not None:
-            request.metadata.CopyFrom(to_proto_metadata(check_metadata_shape(metadata)))
-        reply = self._unary(self._collections.CreateCollection, request)
-        return from_proto_collection(reply.collection), reply.created
+        request = calls.create_collection(name, metadata, get_or_create, tenant, database)
+        return calls.created(self._unary(self._collections.CreateCollection, request))
 
     def get_collection(
-        self, name: str | None = None, collection_id: str | None = None
+        self,
+        name: str | None = None,
+        collection_id: str | None = None,
+        tenant: str = DEFAULT_TENANT,
+        database: str = DEFAULT_DATABASE,
     ) -> CollectionInfo:
-        if name is not None and collection_id is not None:
-            raise InvalidArgumentError(NAME_OR_ID_MESSAGE)
-        check_lookup_name_shape(name if name is not None else collection_id)
-        request = collection_service_pb2.GetCollectionRequest(
-            collection=to_proto_ref(collection_id=collection_id, name=name)
-        )
-        return from_proto_collection(
-            self._unary(self._collections.GetCollection, request).collection
-        )
+        request, check_scope = calls.get_collection(name, collection_id, tenant, database)
+        if check_scope:
+            self.count_collections(tenant=tenant, database=database)
+        reply = self._unary(self._collections.GetCollection, request)
+        return from_proto_collection(reply.collection)
 
     def list_collections(
-        self, limit: int | None = None, offset: int | None = None
+        self,
+        limit: int | None = None,
+        offset: int | None = None,
+        tenant: str = DEFAULT_TENANT,
+        database: str = DEFAULT_DATABASE,
     ) -> list[CollectionInfo]:
         """Chroma's limit/offset over AIP-158 pages: ``offset`` is the first page's skip, and
         pages are fetched until ``limit`` collections (or all of them) are in."""
-        sql_limit, skip = validate_limit_offset(limit, offset)  # the limit is not sent
-        wanted = None if sql_limit < 0 else sql_limit
+        request, wanted = calls.list_collections(limit, offset, tenant, database)
         found: list[CollectionInfo] = []
-        request = collection_service_pb2.ListCollectionsRequest(skip=skip)
-        while wanted is None or len(found) < wanted:
-            request.page_size = (
-                _LIST_PAGE_SIZE if wanted is None else min(_LIST_PAGE_SIZE, wanted - len(found))
-            )
+        while calls.next_list_page(request, wanted, len(found)):
             reply = self._unary(self._collections.ListCollections, request)
             found.extend(from_proto_collection(c) for c in reply.collections)
             if not reply.next_page_token:
@@ -261,66 +252,47 @@ class StoreProxy:
             request.page_token = reply.next_page_token
         return found if wanted is None else found[:wanted]
 
-    def count_collections(self) -> int:
-        request = collection_service_pb2.CountCollectionsRequest()
+    def count_collections(
+        self, tenant: str = DEFAULT_TENANT, database: str = DEFAULT_DATABASE
+    ) -> int:
+        request = calls.count_collections(tenant, database)
         return int(self._unary(self._collections.CountCollections, request).count)
 
     def modify_collection(
         self, collection_id: str, name: str | None = None, metadata: Metadata | None = None
     ) -> CollectionInfo:
-        check_collection_id(collection_id)
-        if name is not None:
-            check_collection_name_shape(name)
-        request = collection_service_pb2.UpdateCollectionRequest(
-            collection=to_proto_ref(collection_id=collection_id)
-        )
-        if metadata is not None:
-            request.new_metadata.CopyFrom(to_proto_metadata(check_metadata_shape(metadata)))
-        if name is not None:
-            request.new_name = name
+        request = calls.modify_collection(collection_id, name, metadata)
         reply = self._unary(self._collections.UpdateCollection, request)
         return from_proto_collection(reply.collection)
 
-    def delete_collection(self, name: str) -> None:
-        check_lookup_name_shape(name)
-        request = collection_service_pb2.DeleteCollectionRequest(collection=to_proto_ref(name=name))
+    def delete_collection(
+        self, name: str, tenant: str = DEFAULT_TENANT, database: str = DEFAULT_DATABASE
+    ) -> None:
+        request = calls.delete_collection(name, tenant, database)
         self._unary(self._collections.DeleteCollection, request)
 
     # -- writes ------------------------------------------------------------------------------
 
     def _write(
         self,
-        rpc: grpc.StreamUnaryMultiCallable[_WriteRequest, Any],
-        request_type: type[_WriteRequest],
+        rpc: grpc.StreamUnaryMultiCallable[calls.WriteRequest, Any],
+        request_type: type[calls.WriteRequest],
         collection_id: str,
         batch: RecordBatch,
     ) -> None:
-        """Check the shape here (an error must surface in the caller's thread, not in grpc's
-        request-iterator thread), then stream the chunks; the last one commits."""
-        check_collection_id(collection_id)
-        vectors = check_batch_shape(batch, self.limits)
-        batch = dataclasses.replace(batch, embeddings=vectors)
-        chunks = iter_batch_chunks(batch, self.chunk_bytes)
-        progress = None
-        if self._progress:
-            verb = request_type.__name__.removesuffix("RecordsRequest").lower()
-            progress = WriteProgress(verb, len(batch.ids))
-
-        def requests() -> Iterator[_WriteRequest]:
-            sent = 0
-            for index, (chunk, last) in enumerate(_with_last(chunks)):
-                request = request_type(batch=chunk, commit=last)
-                if index == 0:  # the first message names the collection and the write
-                    request.collection.CopyFrom(to_proto_ref(collection_id=collection_id))
-                    request.request_id = str(uuid.uuid4())
-                yield request
-                sent += len(chunk.records)  # resumed: grpc has taken the chunk
-                if progress is not None:
-                    progress.sent(sent)
-
+        """Stream the chunks (the shape is checked before the first); the last one commits."""
+        progress = write_progress(request_type, batch) if self._progress else None
+        requests = calls.write_requests(
+            request_type,
+            collection_id,
+            batch,
+            self.limits,
+            self.chunk_bytes,
+            None if progress is None else progress.sent,
+        )
         try:
             with raising_store_errors():
-                rpc(requests(), timeout=self._timeout, metadata=self._metadata)
+                rpc(requests, timeout=self._timeout, metadata=self._metadata)
         except BaseException:
             if progress is not None:
                 progress.failed()
@@ -356,16 +328,8 @@ class StoreProxy:
         where: Where | None = None,
         where_document: WhereDocument | None = None,
     ) -> int:
-        check_collection_id(collection_id)
-        lookup = check_read_shape(
-            include=frozenset(), ids=ids, where=where, where_document=where_document
-        )
-        request = record_service_pb2.DeleteRecordsRequest(
-            collection=to_proto_ref(collection_id=collection_id), ids=lookup or []
-        )
-        _set_filters(request, where, where_document)
-        reply = self._unary(self._records.DeleteRecords, request)
-        return int(reply.deleted_count)
+        request = calls.delete(collection_id, ids, where, where_document)
+        return int(self._unary(self._records.DeleteRecords, request).deleted_count)
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -379,25 +343,11 @@ class StoreProxy:
         offset: int | None = None,
         include: ResultFields = DEFAULT_GET_INCLUDE,
     ) -> Records:
-        check_collection_id(collection_id)
-        lookup = check_read_shape(
-            include=include,
-            ids=ids,
-            where=where,
-            where_document=where_document,
-            limit=limit,
-            offset=offset,
+        request, fields = calls.get(
+            collection_id, ids, where, where_document, limit, offset, include
         )
-        request = record_service_pb2.GetRecordsRequest(
-            collection=to_proto_ref(collection_id=collection_id),
-            ids=lookup or [],
-            limit=limit or 0,
-            offset=offset or 0,
-            include=to_proto_include(include),
-        )
-        _set_filters(request, where, where_document)
         with raising_store_errors():
-            return merge_get_pages(self._get_pages(request), _sent_fields(include))
+            return merge_get_pages(self._get_pages(request), fields)
 
     def _get_pages(
         self, request: record_service_pb2.GetRecordsRequest
@@ -415,10 +365,7 @@ class StoreProxy:
                     token = page.next_page_token
                 return
             except grpc.RpcError as error:
-                broken = (
-                    isinstance(error, grpc.Call) and error.code() == grpc.StatusCode.UNAVAILABLE
-                )
-                if not (broken and token and resumptions < _READ_RESUMPTIONS):
+                if not resumable(error, token, resumptions):
                     raise
                 resumptions += 1
                 request.page_token = token
@@ -433,34 +380,24 @@ class StoreProxy:
         include: ResultFields = DEFAULT_QUERY_INCLUDE,
         query_texts: Sequence[str] | None = None,
     ) -> list[Neighbours]:
-        check_collection_id(collection_id)
-        vectors, texts = check_query_inputs_shape(query_embeddings, query_texts)
-        n_results = validate_n_results(n_results, self.limits)  # the wire carries 0 < n < 2**32
-        check_read_shape(include=include, where=where, where_document=where_document)
-        request = record_service_pb2.QueryRecordsRequest(
-            collection=to_proto_ref(collection_id=collection_id),
-            n_results=n_results,
-            include=to_proto_include(include),
+        request, fields = calls.query(
+            collection_id,
+            query_embeddings,
+            n_results,
+            where,
+            where_document,
+            include,
+            query_texts,
+            self.limits,
         )
-        if texts is not None:
-            request.query_texts.texts.extend(texts)
-        else:
-            assert vectors is not None  # exactly one of the two
-            request.query_embeddings.CopyFrom(to_proto_vectors(vectors))
-        _set_filters(request, where, where_document)
-        wanted = _sent_fields(include)
         with raising_store_errors():
             replies = self._records.QueryRecords(
                 request, timeout=self._timeout, metadata=self._metadata
             )
-            return [from_proto_query_response(reply, wanted) for reply in replies]
+            return [from_proto_query_response(reply, fields) for reply in replies]
 
     def count(self, collection_id: str) -> int:
-        check_collection_id(collection_id)
-        request = record_service_pb2.CountRecordsRequest(
-            collection=to_proto_ref(collection_id=collection_id)
-        )
-        return int(self._unary(self._records.CountRecords, request).count)
+        return int(self._unary(self._records.CountRecords, calls.count(collection_id)).count)
 
     def peek(self, collection_id: str, limit: int = 10) -> Records:
         """The store's peek is ``get(limit=limit)`` with embeddings; paged GetRecords gives
@@ -469,28 +406,27 @@ class StoreProxy:
 
 
 _Reply = TypeVar("_Reply")
-_T = TypeVar("_T")
 
 
-def _with_last(items: Iterable[_T]) -> Iterator[tuple[_T, bool]]:
-    """Each item with whether it is the last one."""
-    iterator = iter(items)
-    try:
-        current = next(iterator)
-    except StopIteration:
-        return
-    for following in iterator:
-        yield current, False
-        current = following
-    yield current, True
+def chunk_bytes_for(info: system_service_pb2.GetServerInfoResponse) -> int:
+    """Bytes per write chunk: about 2 MiB, less if the server accepts smaller messages."""
+    server_max = info.max_receive_message_bytes or DEFAULT_CHUNK_BYTES
+    return max(1024, min(DEFAULT_CHUNK_BYTES, server_max // 2 - _CHUNK_HEADROOM))
 
 
-def _sent_fields(include: ResultFields) -> ResultFields:
-    """The fields a reply carries: "data" is the client API's (loaded from uris), not sent."""
-    return frozenset(f for f in include if f in INCLUDE_FIELDS)
+def write_progress(request_type: type[Any], batch: RecordBatch) -> WriteProgress:
+    verb = request_type.__name__.removesuffix("RecordsRequest").lower()
+    return WriteProgress(verb, len(batch.ids))
 
 
-def _warn_plaintext_token(target: str, metadata: Sequence[tuple[str, str]]) -> None:
+def resumable(error: grpc.RpcError, token: str, resumptions: int) -> bool:
+    """Whether a read that broke after a page (``token``) should be resumed from it."""
+    code = error.code() if isinstance(error, (grpc.Call, grpc.aio.AioRpcError)) else None
+    broken = code == grpc.StatusCode.UNAVAILABLE
+    return broken and bool(token) and resumptions < READ_RESUMPTIONS
+
+
+def warn_plaintext_token(target: str, metadata: Sequence[tuple[str, str]]) -> None:
     """Credentials over plaintext are readable on the network; fine on loopback only."""
     if not any(key in AUTH_METADATA_KEYS for key, _ in metadata):
         return
@@ -505,11 +441,3 @@ def _warn_plaintext_token(target: str, metadata: Sequence[tuple[str, str]]) -> N
             "them. Enable TLS (HttpClient(ssl=True) / chroma_server_ssl_enabled).",
             stacklevel=3,
         )
-
-
-def _set_filters(request: Any, where: Where | None, where_document: WhereDocument | None) -> None:
-    """Encode filters (their shape is checked) onto ``request``; empty means none."""
-    if where:
-        request.where.CopyFrom(to_proto_where(where))
-    if where_document:
-        request.where_document.CopyFrom(to_proto_where_document(where_document))

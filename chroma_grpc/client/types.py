@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol, TypedDict, TypeVar, Union
+from uuid import UUID
 
 import numpy as np
 import numpy.typing as npt
@@ -24,6 +25,7 @@ __all__ = [
     "URIs",
     "CollectionMetadata",
     "DataLoader",
+    "Database",
     "Document",
     "Documents",
     "Embedding",
@@ -44,6 +46,7 @@ __all__ = [
     "OneOrManyMetadatas",
     "OneOrManyURIs",
     "QueryResult",
+    "Tenant",
     "UpdateCollectionMetadata",
     "UpdateMetadata",
     "Where",
@@ -111,3 +114,17 @@ class QueryResult(TypedDict):
     data: list[Loadable] | None
     metadatas: list[list[dict[str, MetadataValue] | None]] | None
     distances: list[list[float]] | None
+
+
+class Tenant(TypedDict):
+    """``AdminClient.get_tenant``: chromadb's ``Tenant``."""
+
+    name: str
+
+
+class Database(TypedDict):
+    """``AdminClient.get_database``: chromadb's ``Database``."""
+
+    id: UUID
+    name: str
+    tenant: str

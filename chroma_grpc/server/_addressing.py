@@ -1,42 +1,93 @@
-"""Which collection a request names: its CollectionRef (or scope fields), checked once here.
+"""Which collection a request names: its CollectionRef (or scope fields), resolved once here.
 
-Until tenants and databases can be created, only Chroma's default tenant and database exist;
-any other is NOT_FOUND with chromadb's "Could not connect to ..." message
-(:func:`chroma_grpc.store.validation.validate_scope`).
+A scope is a tenant and a database; empty fields mean Chroma's defaults. The store checks that
+a scope exists (TENANT_NOT_FOUND / DATABASE_NOT_FOUND, chromadb's "Could not connect to ...").
+A reference by name is looked up in its scope. A reference by id needs no scope, since ids are
+unique across the server (as in chromadb); when it names one anyway, the collection must live
+there, so a caller can never reach another database's collection by spelling its own scope.
 """
 
 from __future__ import annotations
 
 from chroma_grpc.server.errors import require_uuid
 from chroma_grpc.store.api import StoreAPI
-from chroma_grpc.store.errors import InvalidArgumentError
-from chroma_grpc.store.validation import validate_scope
+from chroma_grpc.store.errors import (
+    ChromaError,
+    CollectionNotFoundError,
+    InvalidArgumentError,
+    InvalidCollectionException,
+)
+from chroma_grpc.store.types import CollectionInfo
+from chroma_grpc.store.validation import NAME_OR_ID_MESSAGE
 from chroma_grpc.v1 import types_pb2
 from chroma_grpc.wire.collections import from_proto_scope
 
 
 def check_scope(tenant: str, database: str) -> tuple[str, str]:
-    """The scope a request names (empty strings: the defaults), if it exists."""
-    return validate_scope(*from_proto_scope(tenant, database))
+    """The (tenant, database) a request names, empty strings read as the defaults."""
+    return from_proto_scope(tenant, database)
 
 
-def lookup(ref: types_pb2.CollectionRef) -> tuple[str | None, str | None]:
-    """``(name, collection_id)`` of a reference, at most one set, for the store's lookups."""
-    check_scope(ref.tenant, ref.database)
+def find_collection(store: StoreAPI, ref: types_pb2.CollectionRef) -> CollectionInfo:
+    """The collection a Get / Update / Delete collection RPC names.
+
+    Neither id nor name: chromadb's "Name or id must be specified, but not both". Missing (or
+    not in the scope the reference spells out): COLLECTION_NOT_FOUND.
+    """
+    tenant, database = check_scope(ref.tenant, ref.database)
     which = ref.WhichOneof("collection")
-    return (ref.name if which == "name" else None), (ref.id if which == "id" else None)
+    if which == "name":
+        return store.get_collection(name=ref.name, tenant=tenant, database=database)
+    if which == "id":
+        info = store.get_collection(collection_id=ref.id, tenant=tenant, database=database)
+        _check_lives_in(info, ref, CollectionNotFoundError)
+        return info
+    raise InvalidArgumentError(NAME_OR_ID_MESSAGE, field="collection")
+
+
+def collection_id_of(store: StoreAPI, ref: types_pb2.CollectionRef) -> str:
+    """The id of the collection an UpdateCollection names, looked up only when it must be (by
+    name, or by id in a spelled-out scope); an unknown id is left for the store to judge."""
+    if ref.WhichOneof("collection") == "id" and not (ref.tenant or ref.database):
+        return ref.id
+    return find_collection(store, ref).id
 
 
 def record_collection_id(
     store: StoreAPI, ref: types_pb2.CollectionRef, field: str = "collection"
 ) -> str:
-    """The id of the collection a record RPC names: a UUID as given, or the id of the named
-    collection (CollectionNotFoundError when there is none)."""
-    name, collection_id = lookup(ref)
-    if collection_id is not None:
-        return require_uuid(collection_id, f"{field}.id")
-    if name is not None:
-        return store.get_collection(name=name).id
+    """The id of the collection a record RPC names: a UUID as given (checked against a
+    spelled-out scope), or the id of the collection of that name in the scope."""
+    which = ref.WhichOneof("collection")
+    if which == "id":
+        collection_id = require_uuid(ref.id, f"{field}.id")
+        if ref.tenant or ref.database:
+            tenant, database = check_scope(ref.tenant, ref.database)
+            try:
+                info = store.get_collection(
+                    collection_id=collection_id, tenant=tenant, database=database
+                )
+            except CollectionNotFoundError as missing:
+                raise InvalidCollectionException(missing.message, field=f"{field}.id") from None
+            _check_lives_in(info, ref, InvalidCollectionException)
+        return collection_id
+    if which == "name":
+        tenant, database = check_scope(ref.tenant, ref.database)
+        return store.get_collection(name=ref.name, tenant=tenant, database=database).id
     raise InvalidArgumentError(
         f"{field}: required; name the collection by id or by name", field=field
     )
+
+
+def _check_lives_in(
+    info: CollectionInfo, ref: types_pb2.CollectionRef, error: type[ChromaError]
+) -> None:
+    """``error`` unless the collection lives in the scope ``ref`` spells out (if it does)."""
+    if not (ref.tenant or ref.database):
+        return
+    tenant, database = check_scope(ref.tenant, ref.database)
+    if (info.tenant, info.database) != (tenant, database):
+        raise error(
+            f"Collection {info.id} does not exist in database {database} of tenant {tenant}.",
+            field="collection.id",
+        )

@@ -26,6 +26,7 @@ from chroma_grpc.server.interceptors import (
 )
 from chroma_grpc.server.records import RecordServicer
 from chroma_grpc.server.system import ServerSettings, SystemServicer
+from chroma_grpc.server.tenants import TenantServicer
 from chroma_grpc.store.api import StoreAPI
 from chroma_grpc.v1 import (
     collection_service_pb2,
@@ -34,6 +35,8 @@ from chroma_grpc.v1 import (
     record_service_pb2_grpc,
     system_service_pb2,
     system_service_pb2_grpc,
+    tenant_service_pb2,
+    tenant_service_pb2_grpc,
 )
 
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -41,6 +44,7 @@ SERVICE_NAMES: tuple[str, ...] = (
     system_service_pb2.DESCRIPTOR.services_by_name["SystemService"].full_name,
     collection_service_pb2.DESCRIPTOR.services_by_name["CollectionService"].full_name,
     record_service_pb2.DESCRIPTOR.services_by_name["RecordService"].full_name,
+    tenant_service_pb2.DESCRIPTOR.services_by_name["TenantService"].full_name,
 )
 # Clients commonly ping every 30 s even when idle; accept that instead of answering GOAWAY
 # ("too_many_pings"): pings count as "bad" only under 10 s apart, and bad pings are tolerated
@@ -176,6 +180,7 @@ def create_server(
     record_service_pb2_grpc.add_RecordServiceServicer_to_server(
         RecordServicer(store, max_send_message_bytes=send_bytes), server
     )
+    tenant_service_pb2_grpc.add_TenantServiceServicer_to_server(TenantServicer(store), server)
 
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

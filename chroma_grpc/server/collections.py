@@ -6,12 +6,11 @@ from typing import cast
 
 import grpc
 
-from chroma_grpc.server._addressing import check_scope, lookup
+from chroma_grpc.server._addressing import check_scope, collection_id_of, find_collection
 from chroma_grpc.server.errors import field_paths, unary_errors
 from chroma_grpc.store.api import StoreAPI
 from chroma_grpc.store.errors import InvalidArgumentError
 from chroma_grpc.store.types import CollectionInfo, Metadata
-from chroma_grpc.store.validation import NAME_OR_ID_MESSAGE
 from chroma_grpc.v1 import collection_service_pb2 as pb
 from chroma_grpc.v1 import collection_service_pb2_grpc, types_pb2
 from chroma_grpc.wire.collections import to_proto_collection
@@ -32,10 +31,14 @@ class CollectionServicer(collection_service_pb2_grpc.CollectionServiceServicer):
     def CreateCollection(
         self, request: pb.CreateCollectionRequest, context: grpc.ServicerContext
     ) -> pb.CreateCollectionResponse:
-        check_scope(request.tenant, request.database)
+        tenant, database = check_scope(request.tenant, request.database)
         metadata = _metadata(request.metadata) if request.HasField("metadata") else None
         info, created = self._store.create_collection(
-            request.name, metadata, get_or_create=request.get_or_create
+            request.name,
+            metadata,
+            get_or_create=request.get_or_create,
+            tenant=tenant,
+            database=database,
         )
         return pb.CreateCollectionResponse(collection=to_proto_collection(info), created=created)
 
@@ -43,17 +46,16 @@ class CollectionServicer(collection_service_pb2_grpc.CollectionServiceServicer):
     def GetCollection(
         self, request: pb.GetCollectionRequest, context: grpc.ServicerContext
     ) -> pb.GetCollectionResponse:
-        # Neither name nor id: the store's "Name or id must be specified"; a non-UUID id is
-        # simply not found, as in-process.
-        name, collection_id = lookup(request.collection)
-        info = self._store.get_collection(name=name, collection_id=collection_id)
+        # Neither name nor id: "Name or id must be specified"; a non-UUID id is simply not
+        # found, as in-process.
+        info = find_collection(self._store, request.collection)
         return pb.GetCollectionResponse(collection=to_proto_collection(info))
 
     @unary_errors
     def ListCollections(
         self, request: pb.ListCollectionsRequest, context: grpc.ServicerContext
     ) -> pb.ListCollectionsResponse:
-        check_scope(request.tenant, request.database)
+        tenant, database = check_scope(request.tenant, request.database)
         if request.page_size < 0:
             raise InvalidArgumentError(
                 f"page_size: {request.page_size} is negative; send 0 (the server picks) or more",
@@ -62,8 +64,14 @@ class CollectionServicer(collection_service_pb2_grpc.CollectionServiceServicer):
         size = min(request.page_size or DEFAULT_LIST_PAGE_SIZE, MAX_LIST_PAGE_SIZE)
         position = decode_page_token(request)
         with field_paths(LIST_FIELDS):
-            offset = request.skip if position is None else self._resume_offset(position)
-            found = self._store.list_collections(limit=size + 1, offset=offset)
+            offset = (
+                request.skip
+                if position is None
+                else self._resume_offset(position, tenant, database)
+            )
+            found = self._store.list_collections(
+                limit=size + 1, offset=offset, tenant=tenant, database=database
+            )
         page = found[:size]
         reply = pb.ListCollectionsResponse(collections=[to_proto_collection(c) for c in page])
         if len(found) > size:
@@ -72,7 +80,7 @@ class CollectionServicer(collection_service_pb2_grpc.CollectionServiceServicer):
             )
         return reply
 
-    def _resume_offset(self, position: dict[str, object]) -> int:
+    def _resume_offset(self, position: dict[str, object], tenant: str, database: str) -> int:
         """Where the next page starts: after the last collection the previous page returned,
         even if collections before it were deleted meanwhile (the listing is in creation
         order, so new ones only ever come later)."""
@@ -81,10 +89,14 @@ class CollectionServicer(collection_service_pb2_grpc.CollectionServiceServicer):
             raise InvalidArgumentError(
                 "page_token: damaged; list from the start", field="page_token"
             )
-        probe = self._store.list_collections(limit=1, offset=offset - 1)
+        probe = self._store.list_collections(
+            limit=1, offset=offset - 1, tenant=tenant, database=database
+        )
         if probe and probe[0].id == last:
             return offset
-        listing: list[CollectionInfo] = self._store.list_collections()
+        listing: list[CollectionInfo] = self._store.list_collections(
+            tenant=tenant, database=database
+        )
         ids = [c.id for c in listing]
         return ids.index(last) + 1 if last in ids else min(offset, len(ids))
 
@@ -92,14 +104,15 @@ class CollectionServicer(collection_service_pb2_grpc.CollectionServiceServicer):
     def CountCollections(
         self, request: pb.CountCollectionsRequest, context: grpc.ServicerContext
     ) -> pb.CountCollectionsResponse:
-        check_scope(request.tenant, request.database)
-        return pb.CountCollectionsResponse(count=self._store.count_collections())
+        tenant, database = check_scope(request.tenant, request.database)
+        count = self._store.count_collections(tenant=tenant, database=database)
+        return pb.CountCollectionsResponse(count=count)
 
     @unary_errors
     def UpdateCollection(
         self, request: pb.UpdateCollectionRequest, context: grpc.ServicerContext
     ) -> pb.UpdateCollectionResponse:
-        collection_id = self._collection_id(request.collection)
+        collection_id = collection_id_of(self._store, request.collection)
         metadata = _metadata(request.new_metadata) if request.HasField("new_metadata") else None
         with field_paths(UPDATE_FIELDS):
             info = self._store.modify_collection(
@@ -113,22 +126,10 @@ class CollectionServicer(collection_service_pb2_grpc.CollectionServiceServicer):
     def DeleteCollection(
         self, request: pb.DeleteCollectionRequest, context: grpc.ServicerContext
     ) -> pb.DeleteCollectionResponse:
-        name, collection_id = lookup(request.collection)
-        if collection_id is not None:  # the store deletes by name (Chroma's API): look it up
-            name = self._store.get_collection(collection_id=collection_id).name
-        if name is None:
-            raise InvalidArgumentError(NAME_OR_ID_MESSAGE, field="collection")
-        self._store.delete_collection(name)
+        # The store deletes by name (Chroma's API): a reference by id is looked up first.
+        info = find_collection(self._store, request.collection)
+        self._store.delete_collection(info.name, tenant=info.tenant, database=info.database)
         return pb.DeleteCollectionResponse()
-
-    def _collection_id(self, ref: types_pb2.CollectionRef) -> str:
-        """The id of the collection an Update names (looked up when named by name)."""
-        name, collection_id = lookup(ref)
-        if collection_id is not None:
-            return collection_id
-        if name is not None:
-            return self._store.get_collection(name=name).id
-        raise InvalidArgumentError(NAME_OR_ID_MESSAGE, field="collection")
 
 
 def _metadata(message: types_pb2.Metadata) -> Metadata:

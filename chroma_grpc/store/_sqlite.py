@@ -36,6 +36,7 @@ from pathlib import Path
 
 from chroma_grpc.store._failures import damaged_message
 from chroma_grpc.store.errors import DataLossError, FailedPreconditionError, InvalidArgumentError
+from chroma_grpc.store.types import DEFAULT_DATABASE, DEFAULT_TENANT
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,9 @@ class Migration:
     version: int
     script: str
     in_transaction: bool = True
+    # Rebuilding a table that others reference (SQLite cannot drop a constraint in place) needs
+    # foreign keys off, or dropping the old table would cascade to its rows' dependants.
+    foreign_keys_off: bool = False
 
 
 # Append-only: a released migration is never edited; add a new numbered one instead.
@@ -98,6 +102,52 @@ MIGRATIONS: tuple[Migration, ...] = (
     # Deleted records' pages become reusable but the file never shrank; incremental
     # auto-vacuum lets ``Database.reclaim`` give them back. Changing it needs one VACUUM.
     Migration(2, "PRAGMA auto_vacuum = INCREMENTAL; VACUUM", in_transaction=False),
+    # Tenants and databases (chromadb 0.4.15+): collections live in a database of a tenant, and
+    # a name is unique within its database only. Collections already stored stay in the default
+    # tenant and database; their ``seq`` (the records' key) and the AUTOINCREMENT high-water mark
+    # are kept, so no seq is ever reused.
+    Migration(
+        3,
+        """
+        CREATE TABLE tenants (
+            name TEXT PRIMARY KEY
+        );
+        CREATE TABLE databases (
+            id TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            tenant TEXT NOT NULL REFERENCES tenants(name),
+            PRIMARY KEY (tenant, name)
+        );
+        INSERT INTO tenants (name) VALUES ('default_tenant');
+        INSERT INTO databases (id, name, tenant)
+            VALUES ('00000000-0000-0000-0000-000000000000', 'default_database', 'default_tenant');
+        CREATE TABLE collections_v3 (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            metadata TEXT,
+            dimension INTEGER,
+            space TEXT NOT NULL DEFAULT 'l2',
+            tenant TEXT NOT NULL,
+            database TEXT NOT NULL,
+            applied_seq INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (tenant, database, name),
+            FOREIGN KEY (tenant, database) REFERENCES databases(tenant, name)
+        );
+        INSERT INTO collections_v3
+            (seq, id, name, metadata, dimension, space, tenant, database, applied_seq)
+            SELECT seq, id, name, metadata, dimension, space,
+                'default_tenant', 'default_database', applied_seq
+            FROM collections;
+        DELETE FROM sqlite_sequence WHERE name = 'collections_v3';
+        INSERT INTO sqlite_sequence (name, seq)
+            SELECT 'collections_v3', seq FROM sqlite_sequence WHERE name = 'collections';
+        DROP TABLE collections;
+        ALTER TABLE collections_v3 RENAME TO collections;
+        CREATE INDEX collections_by_scope ON collections (tenant, database, seq)
+        """,
+        foreign_keys_off=True,
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 # After a checkpoint the WAL is cut back to this size, instead of staying as large as the
@@ -213,9 +263,8 @@ class Database:
                 f"{self.file} has schema version {current}, newer than this code's "
                 f"{SCHEMA_VERSION}: it was written by a newer chroma-grpc; upgrade to open it"
             )
-        for migration in MIGRATIONS:
-            if migration.version <= current:
-                continue
+        pending = [m for m in MIGRATIONS if m.version > current]
+        for migration in pending:
             if current:
                 log.info("%s: migrating to schema version %d", self.file, migration.version)
             statements = [s for s in migration.script.split(";") if s.strip()]
@@ -224,14 +273,38 @@ class Database:
                     for statement in statements:
                         self.conn.execute(statement)
                     self._checkpoint()
-            with self.atomic():
-                if migration.in_transaction:
-                    for statement in statements:
-                        self.conn.execute(statement)
-                self.conn.execute(
-                    "INSERT INTO schema_version (version, applied_ns) VALUES (?, ?)",
-                    (migration.version, time.time_ns()),
+            if migration.foreign_keys_off:
+                self.conn.execute("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction
+            try:
+                with self.atomic():
+                    if migration.in_transaction:
+                        for statement in statements:
+                            self.conn.execute(statement)
+                    if migration.foreign_keys_off:
+                        self._check_foreign_keys(migration.version)
+                    self.conn.execute(
+                        "INSERT INTO schema_version (version, applied_ns) VALUES (?, ?)",
+                        (migration.version, time.time_ns()),
+                    )
+            finally:
+                if migration.foreign_keys_off:
+                    self.conn.execute("PRAGMA foreign_keys = ON")
+        if pending and current:  # tables rebuilt by a migration leave free pages: give them back
+            with self.lock:
+                self.conn.executescript("PRAGMA incremental_vacuum;")
+                self._checkpoint()
+
+    def _check_foreign_keys(self, version: int) -> None:
+        """DataLossError (the migration rolls back) if a rebuilt table left a dangling reference."""
+        dangling = self.conn.execute("PRAGMA foreign_key_check").fetchall()
+        if dangling:
+            raise DataLossError(
+                damaged_message(
+                    self.file,
+                    f"migrating to schema version {version} would leave {len(dangling)} rows "
+                    f"referring to missing rows (first: {dangling[0]})",
                 )
+            )
 
     @contextmanager
     def atomic(self) -> Iterator[sqlite3.Connection]:
@@ -276,6 +349,12 @@ class Database:
         with self.atomic() as conn:
             for table in ("record_metadata", "records", "collections", "write_log"):
                 conn.execute(f"DELETE FROM {table}")
+            # Tenants and databases go too, but for the defaults (which always exist).
+            conn.execute(
+                "DELETE FROM databases WHERE NOT (tenant = ? AND name = ?)",
+                (DEFAULT_TENANT, DEFAULT_DATABASE),
+            )
+            conn.execute("DELETE FROM tenants WHERE name != ?", (DEFAULT_TENANT,))
         with self.lock:
             self.conn.execute("VACUUM")
             self._checkpoint()

@@ -41,6 +41,8 @@ class WriteOp:
     metadatas: Sequence[Mapping[str, MetadataValue | None] | None] | None = None
     documents: Sequence[str | None] | None = None
     uris: Sequence[str | None] | None = None
+    # "documents" / "uris": set on every record; a None entry removes the stored value.
+    set_columns: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -156,16 +158,19 @@ def _insert(
 def _update(
     conn: sqlite3.Connection, op: WriteOp, pos: npt.NDArray[np.intp], existing: dict[str, int]
 ) -> RowIds:
-    """Update existing records: given columns replace, metadata merges, None leaves as is."""
+    """Update existing records: given columns replace, metadata merges key by key. A None entry
+    leaves the stored value, except in a column of ``set_columns``, where it removes it (as
+    chromadb's ``documents=[None]`` does)."""
     if len(pos) == 0:
         return _EMPTY_IDS
     rowids = np.fromiter((existing[op.ids[i]] for i in pos), dtype=np.int64, count=len(pos))
     pairs = list(zip(rowids.tolist(), pos.tolist(), strict=True))
     for column, values in (("document", op.documents), ("uri", op.uris)):
         if values is not None:
+            clears = f"{column}s" in op.set_columns
             conn.executemany(
                 f"UPDATE records SET {column} = ? WHERE rowid = ?",
-                [(values[i], r) for r, i in pairs if values[i] is not None],
+                [(values[i], r) for r, i in pairs if clears or values[i] is not None],
             )
     if op.embeddings is not None:
         conn.executemany(

@@ -15,15 +15,19 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from chroma_grpc.store.types import (
+    DEFAULT_DATABASE,
     DEFAULT_GET_INCLUDE,
     DEFAULT_QUERY_INCLUDE,
+    DEFAULT_TENANT,
     CollectionInfo,
+    DatabaseInfo,
     Metadata,
     Neighbours,
     RecordBatch,
     Records,
     ResultFields,
     StoreLimits,
+    TenantInfo,
     Vectors,
     Where,
     WhereDocument,
@@ -55,28 +59,71 @@ class StoreAPI(Protocol):
         ...
 
     def reset(self) -> None:
-        """Delete every collection. ResetNotAllowedError unless allow_reset."""
+        """Delete every collection, tenant and database but the default tenant and database.
+        ResetNotAllowedError unless allow_reset."""
+        ...
+
+    # -- tenants and databases ---------------------------------------------------------------
+    # A collection lives in a database of a tenant (its scope). Calls that name collections by
+    # name (create, get, list, count, delete) take the scope, defaulting to Chroma's
+    # default_tenant / default_database; a scope that does not exist is TenantNotFoundError /
+    # DatabaseNotFoundError ("Could not connect to ..."). Collection ids are unique across the
+    # store, so calls by id (get by id, modify, every record call) need no scope.
+    def create_tenant(self, name: str) -> TenantInfo:
+        """Names have 3 characters or more. Existing: UniqueConstraintError."""
+        ...
+
+    def get_tenant(self, name: str) -> TenantInfo:
+        """Missing: TenantNotFoundError ("Tenant <name> not found")."""
+        ...
+
+    def create_database(self, name: str, tenant: str = DEFAULT_TENANT) -> DatabaseInfo:
+        """In an existing tenant; names have 3 characters or more. Existing:
+        UniqueConstraintError."""
+        ...
+
+    def get_database(self, name: str, tenant: str = DEFAULT_TENANT) -> DatabaseInfo:
+        """Missing: TenantNotFoundError or DatabaseNotFoundError."""
         ...
 
     # -- collections -------------------------------------------------------------------------
     def create_collection(
-        self, name: str, metadata: Metadata | None = None, get_or_create: bool = False
+        self,
+        name: str,
+        metadata: Metadata | None = None,
+        get_or_create: bool = False,
+        tenant: str = DEFAULT_TENANT,
+        database: str = DEFAULT_DATABASE,
     ) -> tuple[CollectionInfo, bool]:
-        """Returns (collection, created). Existing name: UniqueConstraintError, or with
-        get_or_create the existing one, its metadata replaced when ``metadata`` is not None."""
+        """Returns (collection, created). Existing name in the database: UniqueConstraintError,
+        or with get_or_create the existing one, its metadata replaced when ``metadata`` is not
+        None."""
         ...
 
     def get_collection(
-        self, name: str | None = None, collection_id: str | None = None
+        self,
+        name: str | None = None,
+        collection_id: str | None = None,
+        tenant: str = DEFAULT_TENANT,
+        database: str = DEFAULT_DATABASE,
     ) -> CollectionInfo:
-        """Exactly one of name / collection_id. Missing: CollectionNotFoundError."""
+        """Exactly one of name (looked up in the database) / collection_id (anywhere).
+        Missing: CollectionNotFoundError."""
         ...
 
     def list_collections(
-        self, limit: int | None = None, offset: int | None = None
-    ) -> list[CollectionInfo]: ...
+        self,
+        limit: int | None = None,
+        offset: int | None = None,
+        tenant: str = DEFAULT_TENANT,
+        database: str = DEFAULT_DATABASE,
+    ) -> list[CollectionInfo]:
+        """The database's collections, oldest first, sliced by limit / offset."""
+        ...
 
-    def count_collections(self) -> int: ...
+    def count_collections(
+        self, tenant: str = DEFAULT_TENANT, database: str = DEFAULT_DATABASE
+    ) -> int: ...
 
     def modify_collection(
         self, collection_id: str, name: str | None = None, metadata: Metadata | None = None
@@ -84,7 +131,9 @@ class StoreAPI(Protocol):
         """Rename and/or replace metadata entirely; ``hnsw:space`` may not change."""
         ...
 
-    def delete_collection(self, name: str) -> None: ...
+    def delete_collection(
+        self, name: str, tenant: str = DEFAULT_TENANT, database: str = DEFAULT_DATABASE
+    ) -> None: ...
 
     # -- records -----------------------------------------------------------------------------
     def add(self, collection_id: str, batch: RecordBatch) -> None:

@@ -52,19 +52,22 @@ from chroma_grpc.store.errors import (
     InvalidCollectionException,
     InvalidDimensionException,
     ResetNotAllowedError,
-    UniqueConstraintError,
 )
 from chroma_grpc.store.types import (
+    DEFAULT_DATABASE,
     DEFAULT_GET_INCLUDE,
     DEFAULT_QUERY_INCLUDE,
+    DEFAULT_TENANT,
     PEEK_INCLUDE,
     CollectionInfo,
+    DatabaseInfo,
     GetResult,
     Include,
     Metadata,
     QueryResult,
     RecordBatch,
     StoreLimits,
+    TenantInfo,
     TextEmbedder,
     Vectors,
     Where,
@@ -85,12 +88,17 @@ from chroma_grpc.store.validation import (
     check_query_texts_values,
     check_read_shape,
     check_read_values,
+    check_scope_name_shape,
+    check_scope_shape,
     collection_not_found_message,
     documents_to_embed,
+    unique_collection_error,
     validate_batch,
     validate_collection_name,
+    validate_database_name,
     validate_limit_offset,
     validate_n_results,
+    validate_tenant_name,
 )
 
 log = logging.getLogger(__name__)
@@ -235,22 +243,56 @@ class Store:
             )
         return row
 
+    # -- tenants and databases -----------------------------------------------------------------
+    def create_tenant(self, name: str) -> TenantInfo:
+        self._check_open()
+        validate_tenant_name(name)
+        with self._catalog_lock, self._db.atomic() as conn:
+            return _catalog.insert_tenant(conn, name)
+
+    def get_tenant(self, name: str) -> TenantInfo:
+        self._check_open()
+        check_scope_name_shape(name, "tenant")
+        with self._db.reading() as conn:
+            return _catalog.get_tenant(conn, name)
+
+    def create_database(self, name: str, tenant: str = DEFAULT_TENANT) -> DatabaseInfo:
+        self._check_open()
+        validate_database_name(name)
+        check_scope_name_shape(tenant, "tenant")
+        with self._catalog_lock, self._db.atomic() as conn:
+            return _catalog.insert_database(conn, tenant, name)
+
+    def get_database(self, name: str, tenant: str = DEFAULT_TENANT) -> DatabaseInfo:
+        self._check_open()
+        check_scope_name_shape(name, "database")
+        check_scope_name_shape(tenant, "tenant")
+        with self._db.reading() as conn:
+            return _catalog.get_database(conn, tenant, name)
+
     # -- collections ---------------------------------------------------------------------------
     def create_collection(
-        self, name: str, metadata: Metadata | None = None, get_or_create: bool = False
+        self,
+        name: str,
+        metadata: Metadata | None = None,
+        get_or_create: bool = False,
+        tenant: str = DEFAULT_TENANT,
+        database: str = DEFAULT_DATABASE,
     ) -> tuple[CollectionInfo, bool]:
         self._check_open()
+        check_scope_shape(tenant, database)
         check_collection_name_shape(name)
         checked = None if metadata is None else dict(check_metadata_shape(metadata))
         validate_collection_name(name)
         if checked is not None:
             check_collection_metadata_values(checked)
         with self._catalog_lock, self._db.atomic() as conn:
-            existing = _catalog.by_name(conn, name)
+            _catalog.require_scope(conn, tenant, database)
+            existing = _catalog.by_name(conn, tenant, database, name)
             if existing is None:
-                return _catalog.insert(conn, name, checked).info, True
+                return _catalog.insert(conn, tenant, database, name, checked).info, True
             if not get_or_create:
-                raise UniqueConstraintError(f"Collection {name} already exists", field="name")
+                raise unique_collection_error(name)
             if checked is None:
                 return existing.info, False
             if checked.get("hnsw:space", existing.space) != existing.space:
@@ -259,15 +301,23 @@ class Store:
             return _catalog.update(conn, existing, None, checked).info, False
 
     def get_collection(
-        self, name: str | None = None, collection_id: str | None = None
+        self,
+        name: str | None = None,
+        collection_id: str | None = None,
+        tenant: str = DEFAULT_TENANT,
+        database: str = DEFAULT_DATABASE,
     ) -> CollectionInfo:
+        """By name within the database; by id wherever it lives (ids are unique store-wide,
+        as in chromadb, whose lookup by id ignores the scope)."""
         self._check_open()
+        check_scope_shape(tenant, database)
         if (name is None) == (collection_id is None):
             raise InvalidArgumentError(NAME_OR_ID_MESSAGE)
         check_lookup_name_shape(name if name is not None else collection_id)
         with self._db.reading() as conn:
+            _catalog.require_scope(conn, tenant, database)
             if name is not None:
-                row = _catalog.by_name(conn, name)
+                row = _catalog.by_name(conn, tenant, database, name)
             else:
                 row = _catalog.by_id(conn, str(collection_id))
         if row is None:
@@ -276,17 +326,28 @@ class Store:
         return row.info
 
     def list_collections(
-        self, limit: int | None = None, offset: int | None = None
+        self,
+        limit: int | None = None,
+        offset: int | None = None,
+        tenant: str = DEFAULT_TENANT,
+        database: str = DEFAULT_DATABASE,
     ) -> list[CollectionInfo]:
         self._check_open()
+        check_scope_shape(tenant, database)
         sql_limit, sql_offset = validate_limit_offset(limit, offset)
         with self._db.reading() as conn:
-            return [r.info for r in _catalog.listing(conn, sql_limit, sql_offset)]
+            _catalog.require_scope(conn, tenant, database)
+            rows = _catalog.listing(conn, tenant, database, sql_limit, sql_offset)
+        return [r.info for r in rows]
 
-    def count_collections(self) -> int:
+    def count_collections(
+        self, tenant: str = DEFAULT_TENANT, database: str = DEFAULT_DATABASE
+    ) -> int:
         self._check_open()
+        check_scope_shape(tenant, database)
         with self._db.reading() as conn:
-            return _catalog.count(conn)
+            _catalog.require_scope(conn, tenant, database)
+            return _catalog.count(conn, tenant, database)
 
     def modify_collection(
         self, collection_id: str, name: str | None = None, metadata: Metadata | None = None
@@ -310,12 +371,16 @@ class Store:
                 self._indexes.pop(collection_id, None)
             return updated.info
 
-    def delete_collection(self, name: str) -> None:
+    def delete_collection(
+        self, name: str, tenant: str = DEFAULT_TENANT, database: str = DEFAULT_DATABASE
+    ) -> None:
         self._check_open()
+        check_scope_shape(tenant, database)
         check_lookup_name_shape(name)
         with self._catalog_lock:
             with self._db.reading() as conn:
-                row = _catalog.by_name(conn, name)
+                _catalog.require_scope(conn, tenant, database)
+                row = _catalog.by_name(conn, tenant, database, name)
             if row is None:
                 raise CollectionNotFoundError(collection_not_found_message(name), field="name")
             with self._lock_for(row.id).write():
@@ -350,7 +415,14 @@ class Store:
             vectors = embed_texts(texts, self._embedder, field="documents")
             check_embeddings_values(vectors, self._limits, field="documents")
         op = WriteOp(
-            kind, collection_id, batch.ids, vectors, batch.metadatas, batch.documents, batch.uris
+            kind,
+            collection_id,
+            batch.ids,
+            vectors,
+            batch.metadatas,
+            batch.documents,
+            batch.uris,
+            frozenset(batch.set_columns) & {"documents", "uris"},
         )
         self._commit(op)
 

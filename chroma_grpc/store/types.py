@@ -43,6 +43,22 @@ DEFAULT_DATABASE = "default_database"
 
 
 @dataclass(frozen=True)
+class TenantInfo:
+    """A tenant (chromadb's ``Tenant``): a name; its databases hold the collections."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class DatabaseInfo:
+    """A database of a tenant (chromadb's ``Database``); ``id`` is a UUID string."""
+
+    id: str
+    name: str
+    tenant: str
+
+
+@dataclass(frozen=True)
 class CollectionInfo:
     """A collection as stored. ``dimension`` is None until the first embedding arrives."""
 
@@ -60,7 +76,10 @@ class RecordBatch:
 
     ``embeddings`` has shape ``(len(ids), dimension)`` and dtype float32. A ``None`` column
     means "not given" (for update: leave unchanged); a ``None`` entry inside a column means
-    "no metadata / no document / no uri" for that record.
+    "no metadata / no document / no uri" for that record; an update leaves the stored value
+    then, unless the column is in ``set_columns``: then the write sets that column on every
+    record and a None entry removes the stored document / uri (chromadb's ``documents=[None]``,
+    which the client API always means).
     """
 
     ids: list[str]
@@ -68,6 +87,7 @@ class RecordBatch:
     metadatas: list[Metadata | None] | None = None
     documents: list[str | None] | None = None
     uris: list[str | None] | None = None
+    set_columns: frozenset[str] = frozenset()
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -40,6 +40,7 @@ from chroma_grpc.store.errors import (
     InvalidCollectionException,
     ResourceExhaustedError,
     TenantNotFoundError,
+    UniqueConstraintError,
 )
 from chroma_grpc.store.filters import (
     INT64_MAX,
@@ -51,8 +52,6 @@ from chroma_grpc.store.filters import (
     value_kind,
 )
 from chroma_grpc.store.types import (
-    DEFAULT_DATABASE,
-    DEFAULT_TENANT,
     MetadataValue,
     RecordBatch,
     StoreLimits,
@@ -85,9 +84,18 @@ __all__ = [
     "check_query_texts_values",
     "check_read_shape",
     "check_read_values",
+    "check_scope_name_shape",
+    "check_scope_shape",
     "collection_not_found_message",
+    "database_exists_message",
+    "database_not_found_message",
     "documents_to_embed",
     "length_mismatch",
+    "scope_database_message",
+    "scope_tenant_message",
+    "tenant_exists_message",
+    "tenant_not_found_message",
+    "unique_collection_error",
     "validate_batch",
     "validate_collection_name",
     "validate_ids",
@@ -95,7 +103,8 @@ __all__ = [
     "validate_limit_offset",
     "validate_metadata",
     "validate_n_results",
-    "validate_scope",
+    "validate_database_name",
+    "validate_tenant_name",
 ]
 
 # -- messages used in more than one place ---------------------------------------------------
@@ -120,6 +129,11 @@ def collection_not_found_message(name_or_id: object) -> str:
     return f"Collection {name_or_id} does not exist."
 
 
+def unique_collection_error(name: str) -> UniqueConstraintError:
+    """A collection of this name exists in the database already (chromadb's text)."""
+    return UniqueConstraintError(f"Collection {name} already exists", field="name")
+
+
 def length_mismatch(column: str, count: int, ids: int) -> InvalidArgumentError:
     """A column whose length differs from the number of ids."""
     return InvalidArgumentError(
@@ -142,23 +156,68 @@ def batch_size_exceeded(
 # -- tenants and databases ------------------------------------------------------------------
 
 
-def validate_scope(tenant: object, database: object) -> tuple[str, str]:
-    """The (tenant, database) a call addresses; only Chroma's defaults exist so far.
+def tenant_not_found_message(name: object) -> str:
+    """chromadb's text when an admin call names a tenant that does not exist."""
+    return f"Tenant {name} not found"
 
-    Raises:
-        ValueError: chromadb's "Could not connect to tenant / database ..." for any other.
-    """
-    if tenant != DEFAULT_TENANT:
-        raise TenantNotFoundError(
-            f"Could not connect to tenant {tenant}. Are you sure it exists?", field="tenant"
+
+def database_not_found_message(name: object, tenant: object) -> str:
+    return f"Database {name} not found for tenant {tenant}"
+
+
+def tenant_exists_message(name: str) -> str:
+    return f"Tenant {name} already exists"
+
+
+def database_exists_message(name: str, tenant: str) -> str:
+    return f"Database {name} already exists for tenant {tenant}"
+
+
+def scope_tenant_message(tenant: object) -> str:
+    """chromadb's text when a client (or a collection call) addresses a missing tenant."""
+    return f"Could not connect to tenant {tenant}. Are you sure it exists?"
+
+
+def scope_database_message(database: object, tenant: object) -> str:
+    return f"Could not connect to database {database} for tenant {tenant}. Are you sure it exists?"
+
+
+def check_scope_shape(tenant: object, database: object) -> tuple[str, str]:
+    """The (tenant, database) of a collection call: two str, else no such tenant / database
+    (what chromadb answers for any value it cannot find)."""
+    if not isinstance(tenant, str):
+        raise TenantNotFoundError(scope_tenant_message(tenant), field="tenant")
+    if not isinstance(database, str):
+        raise DatabaseNotFoundError(scope_database_message(database, tenant), field="database")
+    return tenant, database
+
+
+def check_scope_name_shape(name: object, what: str) -> str:
+    """A tenant's or database's name (``what``) as a call passes it: a str."""
+    if not isinstance(name, str):
+        raise InvalidArgumentTypeError(
+            f"Expected {what} name to be a str, got {name} which is a {type(name)}", field="name"
         )
-    if database != DEFAULT_DATABASE:
-        raise DatabaseNotFoundError(
-            f"Could not connect to database {database} for tenant {tenant}. Are you sure it "
-            "exists?",
-            field="database",
+    return name
+
+
+def _validate_scope_name(name: object, what: str) -> str:
+    """chromadb's rule for a new tenant's or database's name: a str of 3 characters or more."""
+    check_scope_name_shape(name, what)
+    assert isinstance(name, str)
+    if len(name) < 3:
+        raise InvalidArgumentError(
+            f"{what.capitalize()} name must be at least 3 characters long", field="name"
         )
-    return DEFAULT_TENANT, DEFAULT_DATABASE
+    return name
+
+
+def validate_tenant_name(name: object) -> str:
+    return _validate_scope_name(name, "tenant")
+
+
+def validate_database_name(name: object) -> str:
+    return _validate_scope_name(name, "database")
 
 
 # -- collections ----------------------------------------------------------------------------
@@ -167,34 +226,34 @@ _NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*[a-zA-Z0-9]$")
 _IPV4_RE = re.compile(r"^[0-9]{1,3}(\.[0-9]{1,3}){3}$")
 
 
+def _collection_name_message(name: object) -> str:
+    return (
+        "Expected collection name that (1) contains 3-63 characters, (2) starts and ends "
+        "with an alphanumeric character, (3) otherwise contains only alphanumeric "
+        "characters, underscores or hyphens (-), (4) contains no two consecutive periods "
+        f"(..) and (5) is not a valid IPv4 address, got {name}"
+    )
+
+
 def validate_collection_name(name: object) -> str:
     """Chroma's ``check_index_name``; ``$`` matching before a final newline is kept on purpose."""
-    if (
-        not isinstance(name, str)
-        or not 3 <= len(name) <= 63
-        or not _NAME_RE.match(name)
-        or ".." in name
-        or _IPV4_RE.match(name)
-    ):
-        raise InvalidArgumentError(
-            "Expected collection name that (1) contains 3-63 characters, (2) starts and ends "
-            "with an alphanumeric character, (3) otherwise contains only alphanumeric "
-            "characters, underscores or hyphens (-), (4) contains no two consecutive periods "
-            f"(..) and (5) is not a valid IPv4 address, got {name}",
-            field="name",
-        )
+    check_collection_name_shape(name)
+    assert isinstance(name, str)
+    if not 3 <= len(name) <= 63 or not _NAME_RE.match(name) or ".." in name or _IPV4_RE.match(name):
+        raise InvalidArgumentError(_collection_name_message(name), field="name")
     return name
 
 
 def check_collection_name_shape(name: object) -> None:
-    """A name the wire can carry: a str (anything else fails with the name rule's message)."""
+    """A name the wire can carry: a str. Anything else is the name rule's message as a
+    TypeError, the class chromadb 0.4.24 raises there (its ``len(name)`` fails)."""
     if not isinstance(name, str):
-        validate_collection_name(name)
+        raise InvalidArgumentTypeError(_collection_name_message(name), field="name")
 
 
 def check_lookup_name_shape(name: object) -> None:
-    """A name to look up: anything but a str names no collection."""
-    if name is not None and not isinstance(name, str):
+    """A name to look up: anything but a str (None included) names no collection."""
+    if not isinstance(name, str):
         raise CollectionNotFoundError(collection_not_found_message(name), field="name")
 
 

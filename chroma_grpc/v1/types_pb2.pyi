@@ -112,6 +112,24 @@ INCLUDE_FIELD_DISTANCES: IncludeField.ValueType  # 4
 INCLUDE_FIELD_URIS: IncludeField.ValueType  # 5
 Global___IncludeField: _TypeAlias = IncludeField  # noqa: Y015
 
+class _RecordField:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RecordFieldEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RecordField.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RECORD_FIELD_UNSPECIFIED: _RecordField.ValueType  # 0
+    RECORD_FIELD_DOCUMENT: _RecordField.ValueType  # 1
+    RECORD_FIELD_URI: _RecordField.ValueType  # 2
+
+class RecordField(_RecordField, metaclass=_RecordFieldEnumTypeWrapper):
+    """A record field a write sets as a column (RecordBatch.set_fields)."""
+
+RECORD_FIELD_UNSPECIFIED: RecordField.ValueType  # 0
+RECORD_FIELD_DOCUMENT: RecordField.ValueType  # 1
+RECORD_FIELD_URI: RecordField.ValueType  # 2
+Global___RecordField: _TypeAlias = RecordField  # noqa: Y015
+
 @_typing.final
 class CollectionRef(_message.Message):
     """Names one collection, inside a tenant and a database.
@@ -610,19 +628,30 @@ class RecordBatch(_message.Message):
 
     RECORDS_FIELD_NUMBER: _builtins.int
     EMBEDDINGS_FIELD_NUMBER: _builtins.int
+    SET_FIELDS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def records(self) -> _containers.RepeatedCompositeFieldContainer[Global___Record]: ...
     @_builtins.property
     def embeddings(self) -> Global___Vectors: ...
+    @_builtins.property
+    def set_fields(self) -> _containers.RepeatedScalarFieldContainer[Global___RecordField.ValueType]:
+        """The record fields this write sets on every one of its records, as Chroma's `documents` /
+        `uris` columns do: an update (or upsert) of an existing record whose field is listed here
+        but absent from the record removes the stored value (chromadb's `documents=[None]`). A field
+        not listed is left as stored where a record does not carry it. Listing it in any chunk of a
+        write stream holds for the whole stream.
+        """
+
     def __init__(
         self,
         *,
         records: _abc.Iterable[Global___Record] | None = ...,
         embeddings: Global___Vectors | None = ...,
+        set_fields: _abc.Iterable[Global___RecordField.ValueType] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["embeddings", b"embeddings"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["embeddings", b"embeddings", "records", b"records"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["embeddings", b"embeddings", "records", b"records", "set_fields", b"set_fields"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

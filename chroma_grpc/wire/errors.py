@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Union
 
 import grpc
 from google.rpc import code_pb2, error_details_pb2, status_pb2
@@ -79,10 +80,15 @@ def to_status(error: ChromaError) -> grpc.Status:
     return status
 
 
-def error_info(call: grpc.Call) -> error_details_pb2.ErrorInfo | None:
+# What a failed call is, from grpcio (grpc.Call) or grpc.aio (AioRpcError): both answer
+# code(), details() and trailing_metadata() at once.
+FailedCall = Union[grpc.Call, grpc.aio.AioRpcError]
+
+
+def error_info(call: FailedCall) -> error_details_pb2.ErrorInfo | None:
     """The ErrorInfo packed in a failed call's trailers, or None when there is none."""
     try:
-        status = rpc_status.from_call(call)
+        status = rpc_status.from_call(call)  # type: ignore[arg-type]  # duck-typed: aio too
     except ValueError:  # trailer inconsistent with the call's code/message
         return None
     if status is None:
@@ -97,8 +103,9 @@ def error_info(call: grpc.Call) -> error_details_pb2.ErrorInfo | None:
 
 
 def from_rpc_error(error: grpc.RpcError) -> Exception:
-    """The exception the in-process store would have raised for this failed call."""
-    if not isinstance(error, grpc.Call):
+    """The exception the in-process store would have raised for this failed call (of grpcio
+    or of grpc.aio)."""
+    if not isinstance(error, (grpc.Call, grpc.aio.AioRpcError)):
         return InternalError(str(error))
     code = error.code()
     message = error.details() or ""

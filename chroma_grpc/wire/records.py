@@ -128,10 +128,18 @@ def iter_batch_chunks(
             batch.ids, metadatas, documents, uris, strict=True
         )
     ]
+    set_fields = [
+        field
+        for field, column in (
+            (types_pb2.RECORD_FIELD_DOCUMENT, "documents"),
+            (types_pb2.RECORD_FIELD_URI, "uris"),
+        )
+        if column in batch.set_columns
+    ]
     embeddings = batch.embeddings
     vector_bytes = 0 if embeddings is None else FLOAT32_BYTES * int(np.shape(embeddings)[1])
     for start, end in _chunk_bounds(records, vector_bytes, max_bytes, max_count=count or 1):
-        chunk = types_pb2.RecordBatch(records=records[start:end])
+        chunk = types_pb2.RecordBatch(records=records[start:end], set_fields=set_fields)
         if embeddings is not None:
             chunk.embeddings.CopyFrom(to_proto_vectors(embeddings[start:end]))
         yield chunk
@@ -140,8 +148,10 @@ def iter_batch_chunks(
 class BatchDecoder:
     """Joins the chunks of one write stream into one batch, decoding each as it arrives.
 
-    A column is None when no record in any chunk sets it (a column of Nones means the same to
-    the store). Embeddings must come with every non-empty chunk or with none, in one dimension.
+    A column is None when no record in any chunk sets it and no chunk lists it in
+    ``set_fields``; a listed column is the batch's ``set_columns`` (its Nones remove stored
+    documents / uris in updates), an unlisted one leaves them where a record has no value.
+    Embeddings must come with every non-empty chunk or with none, in one dimension.
     Past ``max_batch_size`` records it fails at once (nothing more is buffered).
     """
 
@@ -154,10 +164,12 @@ class BatchDecoder:
         self._uris: list[str | None] = []
         self._vectors: list[Vectors] = []
         self._with_embeddings: bool | None = None
+        self._set_fields: set[int] = set()
 
     def add(self, chunk: types_pb2.RecordBatch) -> None:
         """Decode one chunk into the batch."""
         field = self._field
+        self._set_fields.update(chunk.set_fields)
         if not chunk.records:
             return
         count = len(self.ids) + len(chunk.records)
@@ -203,9 +215,23 @@ class BatchDecoder:
             if vectors
             else None,
             metadatas=self._metadatas if any(m is not None for m in self._metadatas) else None,
-            documents=self._documents if any(d is not None for d in self._documents) else None,
-            uris=self._uris if any(u is not None for u in self._uris) else None,
+            documents=self._column(self._documents, types_pb2.RECORD_FIELD_DOCUMENT),
+            uris=self._column(self._uris, types_pb2.RECORD_FIELD_URI),
+            set_columns=frozenset(
+                name
+                for field, name in (
+                    (types_pb2.RECORD_FIELD_DOCUMENT, "documents"),
+                    (types_pb2.RECORD_FIELD_URI, "uris"),
+                )
+                if field in self._set_fields
+            ),
         )
+
+    def _column(self, values: list[str | None], field: int) -> list[str | None] | None:
+        """A string column: given when listed in set_fields or when any record carries it."""
+        if field in self._set_fields or any(v is not None for v in values):
+            return values
+        return None
 
 
 def merge_batch_chunks(

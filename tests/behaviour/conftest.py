@@ -1,13 +1,17 @@
-"""One behaviour suite, two transports: every test taking ``client`` runs embedded and over gRPC.
+"""One behaviour suite, three transports: every test taking ``client`` runs embedded, over gRPC
+and through the asyncio client.
 
 "embedded" is an ``EphemeralClient`` (the in-process ``Store``); "grpc" is an ``HttpClient``
-talking to a real server on loopback, serving an in-memory ``Store`` for the whole session.
-Both allow reset, and every test starts from an empty database.
+talking to a real server on loopback, serving an in-memory ``Store`` for the whole session;
+"async" is an ``AsyncHttpClient`` on the same server, behind a sync face
+(:mod:`.async_facade`) so each test runs unchanged. All allow reset, and every test starts from
+an empty database.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import cast
 
 import pytest
 
@@ -15,9 +19,10 @@ import chroma_grpc
 from chroma_grpc import ClientAPI, Settings
 from chroma_grpc.store import Store
 
+from .async_facade import LoopThread, SyncFace
 from .support import split_address
 
-TRANSPORTS = ["embedded", "grpc"]
+TRANSPORTS = ["embedded", "grpc", "async"]
 
 
 @pytest.fixture(autouse=True)
@@ -39,6 +44,14 @@ def server_address() -> Iterator[str]:
     store.close()
 
 
+@pytest.fixture(scope="session")
+def event_loop_thread() -> Iterator[LoopThread]:
+    """The event loop the async clients live on (grpc.aio channels belong to one loop)."""
+    runner = LoopThread()
+    yield runner
+    runner.close()
+
+
 @pytest.fixture(params=TRANSPORTS)
 def transport(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -49,9 +62,16 @@ def client(transport: str, request: pytest.FixtureRequest) -> Iterator[ClientAPI
     """A client on an empty database, embedded or remote."""
     if transport == "embedded":
         client = chroma_grpc.EphemeralClient(Settings(allow_reset=True))
-    else:
+    elif transport == "grpc":
         host, port = split_address(request.getfixturevalue("server_address"))
         client = chroma_grpc.HttpClient(host=host, port=port)
+    else:
+        host, port = split_address(request.getfixturevalue("server_address"))
+        runner: LoopThread = request.getfixturevalue("event_loop_thread")
+        async_client = runner.run(chroma_grpc.AsyncHttpClient(host=host, port=port))
+        client = cast(ClientAPI, SyncFace(async_client, runner))
     client.reset()
     yield client
     client.reset()
+    if transport == "async":
+        runner.run(async_client.close())

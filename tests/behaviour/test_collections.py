@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
+import chroma_grpc
 from chroma_grpc import ClientAPI, Collection
 from chroma_grpc.errors import (
     ChromaError,
@@ -68,12 +69,16 @@ def test_duplicate_create_is_a_unique_constraint_error_not_a_value_error(
     assert not isinstance(caught.value, ValueError)
 
 
-def test_missing_collection_is_a_value_error(client: ClientAPI) -> None:
+def test_missing_collection_is_exactly_a_value_error(client: ClientAPI) -> None:
+    """chromadb 0.4.24 raises ValueError itself; the store's CollectionNotFoundError (and its
+    reason on the wire) is kept as the cause."""
     with pytest.raises(ValueError, match="Collection nope does not exist.") as caught:
         client.get_collection("nope")
-    assert caught.type is CollectionNotFoundError
-    with pytest.raises(CollectionNotFoundError, match="Collection nope does not exist."):
+    assert caught.type is ValueError
+    assert type(caught.value.__cause__) is CollectionNotFoundError
+    with pytest.raises(ValueError, match="Collection nope does not exist.") as caught:
         client.delete_collection("nope")
+    assert caught.type is ValueError
 
 
 @pytest.mark.parametrize(
@@ -95,7 +100,8 @@ def test_collection_metadata_is_validated(client: ClientAPI) -> None:
         client.create_collection("docs", metadata={})
     with pytest.raises(TypeError, match="Expected metadata key to be a str") as caught:
         client.create_collection("docs", metadata={1: "x"})  # type: ignore[dict-item]
-    assert caught.type is InvalidArgumentTypeError
+    assert caught.type is TypeError
+    assert type(caught.value.__cause__) is InvalidArgumentTypeError
     with pytest.raises(ValueError, match="Expected metadata value to be a str, int, float or bool"):
         client.create_collection("docs", metadata={"a": None})
     with pytest.raises(ValueError, match="Unknown HNSW parameter: hnsw:foo"):
@@ -115,12 +121,13 @@ def test_get_or_create_keeps_or_replaces_metadata(client: ClientAPI) -> None:
     assert client.create_collection("docs", get_or_create=True).metadata == {"b": 2}
 
 
-def test_list_count_and_slice_collections(client: ClientAPI) -> None:
+def test_list_count_and_slice_collections(client: ClientAPI, transport: str) -> None:
     assert client.list_collections() == [] and client.count_collections() == 0
     for name in ["one", "two", "three"]:
         client.create_collection(name)
     listed = client.list_collections()
-    assert all(isinstance(c, Collection) for c in listed)
+    expected = chroma_grpc.AsyncCollection if transport == "async" else Collection
+    assert all(isinstance(c, expected) for c in listed)
     assert sorted(c.name for c in listed) == ["one", "three", "two"]
     assert client.list_collections() == listed
     assert client.count_collections() == 3

@@ -63,6 +63,31 @@ def test_factory_signatures_match_chromadb_0_4_24() -> None:
         ("settings", None),
         *tenant,
     ]
+    # chromadb >= 0.5 names and shapes its asyncio client so; AdminClient as in 0.4.24.
+    assert inspect.iscoroutinefunction(chroma_grpc.AsyncHttpClient)
+    assert parameters(chroma_grpc.AsyncHttpClient) == parameters(chroma_grpc.HttpClient)
+    assert parameters(chroma_grpc.AdminClient) == [("settings", None)]
+    for sync, asynchronous in (
+        (chroma_grpc.ClientAPI, chroma_grpc.AsyncClientAPI),
+        (chroma_grpc.Collection, chroma_grpc.AsyncCollection),
+    ):
+        for name in (
+            "create_collection",
+            "get_collection",
+            "list_collections",
+            "delete_collection",
+            "add",
+            "get",
+            "query",
+            "update",
+            "upsert",
+            "delete",
+            "peek",
+            "modify",
+        ):
+            if hasattr(sync, name):
+                assert inspect.iscoroutinefunction(getattr(asynchronous, name)), name
+                assert parameters(getattr(sync, name)) == parameters(getattr(asynchronous, name))
     names = [n for n, _ in parameters(chroma_grpc.ClientAPI.create_collection)]
     assert names == [
         "self",

@@ -52,9 +52,12 @@ def test_limit_and_offset_beyond_int64_are_invalid_argument(client: ClientAPI, v
     collection = client.create_collection("bounds")
     collection.add(ids=["a"], embeddings=[[1.0, 2.0]])
     for kwargs in ({"limit": value}, {"offset": value}):
-        with pytest.raises(InvalidArgumentError, match="must be at most 9223372036854775807"):
+        with pytest.raises(ValueError, match="must be at most 9223372036854775807") as caught:
             collection.get(**kwargs)  # type: ignore[arg-type]
-    with pytest.raises(InvalidArgumentError, match="must be at most"):
+        assert caught.type is ValueError
+        assert type(caught.value.__cause__) is InvalidArgumentError
+    with pytest.raises(ValueError, match="must be at most") as caught:
         client.list_collections(offset=value)
+    assert caught.type is ValueError
     assert collection.get(limit=2**63 - 1, offset=2**63 - 1)["ids"] == []
     assert collection.get(limit=2**63 - 1)["ids"] == ["a"]

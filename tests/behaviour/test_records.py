@@ -174,8 +174,10 @@ def test_record_metadata_is_validated(collection: Collection) -> None:
         collection.add(ids="a", embeddings=[1.0], metadatas={})
     with pytest.raises(ValueError, match="reserved key chroma:document"):
         collection.add(ids="a", embeddings=[1.0], metadatas={"chroma:document": "x"})
-    with pytest.raises(InvalidArgumentTypeError, match="Expected metadata key to be a str"):
+    with pytest.raises(TypeError, match="Expected metadata key to be a str") as caught:
         collection.add(ids="a", embeddings=[1.0], metadatas={3: "x"})  # type: ignore[dict-item]
+    assert caught.type is TypeError
+    assert type(caught.value.__cause__) is InvalidArgumentTypeError
     with pytest.raises(ValueError, match="Expected metadata value to be a str, int, float or bool"):
         collection.add(ids="a", embeddings=[1.0], metadatas={"k": [1]})  # type: ignore[dict-item]
     with pytest.raises(ValueError, match="Expected metadata value to be a str, int, float or bool"):

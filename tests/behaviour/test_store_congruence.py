@@ -1,10 +1,12 @@
-"""``Store`` and ``StoreProxy``, driven through ``StoreAPI`` directly, answer every call alike.
+"""``Store``, ``StoreProxy`` and ``AsyncStoreProxy``, driven through ``StoreAPI`` directly, answer
+every call alike.
 
 Each case runs against an embedded ``Store`` and against a ``StoreProxy`` of a real server (over
-its own ``Store``), both freshly seeded the same way. The two must return equal results and
-leave equal data, or raise the same class with the same message. The client API is bypassed on
-purpose: it rejects many mistakes before either store is reached. Hypothesis then throws
-random filters and batches, faulty in one place or in several, at both.
+its own ``Store``), and again against an ``AsyncStoreProxy``, both freshly seeded the same way.
+The two must return equal results and leave equal data, or raise the same class with the same
+message. The client API is bypassed on purpose: it rejects many mistakes before either store is
+reached. Hypothesis then throws random filters and batches, faulty in one place or in several,
+at the embedded store and the sync proxy.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import fields
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -21,28 +24,65 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
+from chroma_grpc.client.async_proxy import AsyncStoreProxy
 from chroma_grpc.client.proxy import StoreProxy
 from chroma_grpc.store import Store
 from chroma_grpc.store.api import StoreAPI
+from chroma_grpc.store.errors import DatabaseNotFoundError, TenantNotFoundError
 from chroma_grpc.store.filters import MAX_FILTER_DEPTH
-from chroma_grpc.store.types import CollectionInfo, RecordBatch
+from chroma_grpc.store.types import CollectionInfo, DatabaseInfo, RecordBatch
 from tests.helpers.servers import serve_in_process
 
+from .async_facade import LoopThread, SyncFace
+
 MISSING = "00000000-0000-4000-8000-000000000000"
+TENANT, DATABASE = "acme", "docs"
+NAMES = ("default_tenant", "default_database", TENANT, DATABASE, "new-one")
 ALL = frozenset({"embeddings", "metadatas", "documents", "uris"})
 Case = Callable[[StoreAPI, str], Any]
 
 
-@pytest.fixture(scope="module")
-def pair() -> Iterator[tuple[Store, StoreProxy]]:
+@contextmanager
+def stores(kind: str) -> Iterator[tuple[Store, StoreProxy]]:
+    """The embedded store, and a proxy of a served one: ``StoreProxy`` ("grpc"), or
+    ``AsyncStoreProxy`` behind a sync face ("async"; its coroutines run on a loop thread)."""
     embedded = Store(None, allow_reset=True)
     served = Store(None, allow_reset=True)
     with serve_in_process(served) as address:
-        proxy = StoreProxy(address, timeout=60)
-        yield embedded, proxy
-        proxy.close()
+        if kind == "grpc":
+            proxy = StoreProxy(address, timeout=60)
+            yield embedded, proxy
+            proxy.close()
+        else:
+            runner = LoopThread()
+            remote = runner.run(connected_async_proxy(address))
+            yield embedded, cast(StoreProxy, SyncFace(remote, runner))
+            runner.run(remote.close())
+            runner.close()
     served.close()
     embedded.close()
+
+
+@pytest.fixture(scope="module", params=["grpc", "async"])
+def pair(request: pytest.FixtureRequest) -> Iterator[tuple[Store, StoreProxy]]:
+    """Every case runs on both proxies."""
+    with stores(request.param) as both:
+        yield both
+
+
+@pytest.fixture(scope="module")
+def grpc_pair() -> Iterator[tuple[Store, StoreProxy]]:
+    """The random inputs run on the sync proxy only (the async one sends the same requests,
+    built by the same code, which the cases above hold to the same answers)."""
+    with stores("grpc") as both:
+        yield both
+
+
+async def connected_async_proxy(address: str) -> AsyncStoreProxy:
+    """Made in the loop that uses it: a grpc.aio channel belongs to its loop."""
+    proxy = AsyncStoreProxy(address, timeout=60)
+    await proxy.connect()
+    return proxy
 
 
 def seed(api: StoreAPI) -> str:
@@ -60,6 +100,10 @@ def seed(api: StoreAPI) -> str:
         ),
     )
     api.create_collection("other")
+    # The same name in another tenant's database: scoped calls must not see one for the other.
+    api.create_tenant(TENANT)
+    api.create_database(DATABASE, tenant=TENANT)
+    api.create_collection("seeded", {"where": "elsewhere"}, tenant=TENANT, database=DATABASE)
     return info.id
 
 
@@ -75,17 +119,36 @@ def outcome(api: StoreAPI, cid: str, case: Case) -> tuple[str, Any]:
 
 
 def state(api: StoreAPI) -> Any:
-    """Every collection (ids aside) and every record it holds."""
-    return [
-        (normalise(info), normalise(api.get(info.id, include=ALL)))
-        for info in api.list_collections()
-    ]
+    """Every collection (ids aside) and every record it holds, in both seeded scopes, and
+    which of the tenants and databases the cases name exist."""
+    collections = api.list_collections()
+    if exists(lambda: api.get_database(DATABASE, tenant=TENANT)):
+        collections += api.list_collections(tenant=TENANT, database=DATABASE)
+    return (
+        [(normalise(info), normalise(api.get(info.id, include=ALL))) for info in collections],
+        [exists(lambda name=name: api.get_tenant(name)) for name in NAMES],
+        [
+            exists(lambda name=name, tenant=tenant: api.get_database(name, tenant=tenant))
+            for name in NAMES
+            for tenant in NAMES
+        ],
+    )
+
+
+def exists(lookup: Callable[[], Any]) -> bool:
+    try:
+        lookup()
+    except (TenantNotFoundError, DatabaseNotFoundError):
+        return False
+    return True
 
 
 def normalise(value: Any) -> Any:
-    """Comparable plain data: collection ids (random per store) are blanked."""
+    """Comparable plain data: collection and database ids (random per store) are blanked."""
     if isinstance(value, CollectionInfo):
         return (value.name, value.metadata, value.dimension, value.tenant, value.database)
+    if isinstance(value, DatabaseInfo):
+        return ("DatabaseInfo", value.name, value.tenant)
     if isinstance(value, tuple):
         return tuple(normalise(v) for v in value)
     if isinstance(value, list):
@@ -123,6 +186,68 @@ def deep(levels: int) -> dict[str, Any]:
 
 
 CASES: dict[str, Case] = {
+    # -- tenants and databases -------------------------------------------------------------
+    "create tenant": lambda s, c: s.create_tenant("new-one"),
+    "create tenant twice": lambda s, c: s.create_tenant(TENANT),
+    "create default tenant": lambda s, c: s.create_tenant("default_tenant"),
+    "create tenant short": lambda s, c: s.create_tenant("ab"),
+    "create tenant empty": lambda s, c: s.create_tenant(""),
+    "create tenant not str": lambda s, c: s.create_tenant(7),  # type: ignore[arg-type]
+    "get tenant": lambda s, c: s.get_tenant(TENANT),
+    "get default tenant": lambda s, c: s.get_tenant("default_tenant"),
+    "get missing tenant": lambda s, c: s.get_tenant("nobody"),
+    "get tenant not str": lambda s, c: s.get_tenant(None),  # type: ignore[arg-type]
+    "create database": lambda s, c: s.create_database("new-one", tenant=TENANT),
+    "create database in default tenant": lambda s, c: s.create_database("new-one"),
+    "create database twice": lambda s, c: s.create_database(DATABASE, tenant=TENANT),
+    "create default database again": lambda s, c: s.create_database("default_database"),
+    "create database short": lambda s, c: s.create_database("db", tenant=TENANT),
+    "create database not str": lambda s, c: s.create_database(1.5),  # type: ignore[arg-type]
+    "create database in missing tenant": lambda s, c: s.create_database("new-one", "nobody"),
+    "create database tenant not str": lambda s, c: s.create_database("new-one", 3),  # type: ignore[arg-type]
+    "get database": lambda s, c: s.get_database(DATABASE, tenant=TENANT),
+    "get database of another tenant": lambda s, c: s.get_database(DATABASE),
+    "get missing database": lambda s, c: s.get_database("nothing", tenant=TENANT),
+    "get database of missing tenant": lambda s, c: s.get_database(DATABASE, tenant="nobody"),
+    # -- collections in a scope ------------------------------------------------------------
+    "create in scope": lambda s, c: s.create_collection("fresh", tenant=TENANT, database=DATABASE),
+    "create same name in scope": lambda s, c: s.create_collection(
+        "other", tenant=TENANT, database=DATABASE
+    ),
+    "create duplicate in scope": lambda s, c: s.create_collection(
+        "seeded", tenant=TENANT, database=DATABASE
+    ),
+    "get_or_create in scope": lambda s, c: s.create_collection(
+        "seeded", {"k": 3}, True, tenant=TENANT, database=DATABASE
+    ),
+    "create in missing tenant": lambda s, c: s.create_collection("fresh", tenant="nobody"),
+    "create in missing database": lambda s, c: s.create_collection(
+        "fresh", tenant=TENANT, database="default_database"
+    ),
+    "create tenant arg not str": lambda s, c: s.create_collection("fresh", tenant=1),  # type: ignore[arg-type]
+    "create database arg not str": lambda s, c: s.create_collection("fresh", database=None),  # type: ignore[arg-type]
+    "get in scope": lambda s, c: s.get_collection("seeded", tenant=TENANT, database=DATABASE),
+    "get missing in scope": lambda s, c: s.get_collection(
+        "other", tenant=TENANT, database=DATABASE
+    ),
+    "get by id from another scope": lambda s, c: s.get_collection(
+        collection_id=c, tenant=TENANT, database=DATABASE
+    ),
+    "get by id in missing scope": lambda s, c: s.get_collection(collection_id=c, tenant="nobody"),
+    "get in missing database": lambda s, c: s.get_collection("seeded", database="nothing"),
+    "list in scope": lambda s, c: s.list_collections(tenant=TENANT, database=DATABASE),
+    "list in missing tenant": lambda s, c: s.list_collections(tenant="nobody"),
+    "list in missing database": lambda s, c: s.list_collections(database="nothing"),
+    "count in scope": lambda s, c: s.count_collections(tenant=TENANT, database=DATABASE),
+    "count in missing scope": lambda s, c: s.count_collections(tenant=TENANT, database="nothing"),
+    "delete in scope": lambda s, c: s.delete_collection("seeded", tenant=TENANT, database=DATABASE),
+    "delete missing in scope": lambda s, c: s.delete_collection(
+        "other", tenant=TENANT, database=DATABASE
+    ),
+    "delete in missing scope": lambda s, c: s.delete_collection("seeded", tenant="nobody"),
+    "rename onto a name of another scope": lambda s, c: s.modify_collection(
+        s.get_collection("seeded", tenant=TENANT, database=DATABASE).id, name="other"
+    ),
     # -- collections ---------------------------------------------------------------------
     "create": lambda s, c: s.create_collection("fresh", {"k": 1}),
     "create get_or_create": lambda s, c: s.create_collection("seeded", {"k": 2}, True),
@@ -240,6 +365,24 @@ CASES: dict[str, Case] = {
         c, batch(ids=["a", "z"], metadatas=[{"n": None}, None])
     ),
     "update": lambda s, c: s.update(c, RecordBatch(ids=["a", "zz"], documents=["new", None])),
+    "upsert None document": lambda s, c: s.upsert(
+        c, batch(ids=["a", "new"], documents=[None, None], uris=["u://a", None])
+    ),
+    "update None documents": lambda s, c: s.update(
+        c, RecordBatch(ids=["a", "b"], documents=[None, "kept"], uris=[None, None])
+    ),
+    "update None documents as a column": lambda s, c: s.update(
+        c,
+        RecordBatch(
+            ids=["a", "b"],
+            documents=[None, "kept"],
+            uris=[None, None],
+            set_columns=frozenset({"documents", "uris"}),
+        ),
+    ),
+    "update None metadata": lambda s, c: s.update(c, RecordBatch(ids=["a"], metadatas=[None])),
+    "delete name None": lambda s, c: s.delete_collection(None),  # type: ignore[arg-type]
+    "get name empty": lambda s, c: s.get_collection(name=""),
     "update deletes key": lambda s, c: s.update(c, RecordBatch(ids=["a"], metadatas=[{"s": None}])),
     "update vectors": lambda s, c: s.update(c, RecordBatch(ids=["b"], embeddings=np.ones((1, 2)))),
     "update wrong dimension": lambda s, c: s.update(
@@ -444,15 +587,15 @@ SLOW = settings(
 
 
 @pytest.fixture(scope="module")
-def seeded(pair: tuple[Store, StoreProxy]) -> tuple[str, str]:
-    embedded, proxy = pair
+def seeded(grpc_pair: tuple[Store, StoreProxy]) -> tuple[str, str]:
+    embedded, proxy = grpc_pair
     return seed(embedded), seed(proxy)
 
 
 @SLOW
 @given(where=wheres, where_document=documents, include=includes, limit=bounds, offset=bounds)
 def test_random_reads_get_the_same_answer(
-    pair: tuple[Store, StoreProxy],
+    grpc_pair: tuple[Store, StoreProxy],
     seeded: tuple[str, str],
     where: Any,
     where_document: Any,
@@ -460,7 +603,7 @@ def test_random_reads_get_the_same_answer(
     limit: Any,
     offset: Any,
 ) -> None:
-    embedded, proxy = pair
+    embedded, proxy = grpc_pair
 
     def case(api: StoreAPI, cid: str) -> Any:
         return api.get(
@@ -484,7 +627,7 @@ def test_random_reads_get_the_same_answer(
     dimension=st.sampled_from([2, 2, 2, 1, 3]),
 )
 def test_random_queries_get_the_same_answer(
-    pair: tuple[Store, StoreProxy],
+    grpc_pair: tuple[Store, StoreProxy],
     seeded: tuple[str, str],
     where: Any,
     n_results: int,
@@ -492,7 +635,7 @@ def test_random_queries_get_the_same_answer(
     rows: int,
     dimension: int,
 ) -> None:
-    embedded, proxy = pair
+    embedded, proxy = grpc_pair
     vectors = np.arange(rows * dimension, dtype=np.float32).reshape(rows, dimension)
 
     def case(api: StoreAPI, cid: str) -> Any:
@@ -547,7 +690,7 @@ texts = st.one_of(
     aligned=st.sampled_from([True, True, False]),
 )
 def test_random_writes_get_the_same_answer_and_leave_the_same_data(
-    pair: tuple[Store, StoreProxy],
+    grpc_pair: tuple[Store, StoreProxy],
     kind: str,
     ids: list[Any],
     rows: int | None,
@@ -577,4 +720,4 @@ def test_random_writes_get_the_same_answer_and_leave_the_same_data(
     def case(api: StoreAPI, cid: str) -> Any:
         return getattr(api, kind)(cid, write)
 
-    assert_congruent(pair, case)
+    assert_congruent(grpc_pair, case)

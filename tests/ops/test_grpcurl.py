@@ -28,7 +28,12 @@ import pytest
 
 import chroma_grpc
 from chroma_grpc.client.api import ClientAPI
-from chroma_grpc.v1 import collection_service_pb2, record_service_pb2, system_service_pb2
+from chroma_grpc.v1 import (
+    collection_service_pb2,
+    record_service_pb2,
+    system_service_pb2,
+    tenant_service_pb2,
+)
 from tests.helpers.servers import ROOT, ServerProcess, start_server_process
 
 README = ROOT / "README.md"
@@ -133,6 +138,7 @@ def check_list(step: Step) -> None:
         "chroma_grpc.v1.CollectionService",
         "chroma_grpc.v1.RecordService",
         "chroma_grpc.v1.SystemService",
+        "chroma_grpc.v1.TenantService",
         "grpc.health.v1.Health",
     } <= services
 
@@ -320,9 +326,42 @@ def check_delete_collection(step: Step) -> None:
     assert [c.name for c in step.client.list_collections()] == ["articles"]
 
 
+def check_create_tenant(step: Step) -> None:
+    assert step.only == {"tenant": {"name": "acme"}}
+
+
+def check_get_tenant(step: Step) -> None:
+    assert step.only == {"tenant": {"name": "acme"}}
+    admin = chroma_grpc.AdminClient(step.client.get_settings())
+    assert admin.get_tenant("acme") == {"name": "acme"}
+
+
+def check_create_database(step: Step) -> None:
+    database = step.only["database"]
+    assert (database["tenant"], database["name"]) == ("acme", "research")
+    uuid.UUID(database["id"])
+
+
+def check_get_database(step: Step) -> None:
+    assert step.only["database"]["name"] == "research"
+
+
+def check_create_in_scope(step: Step) -> None:
+    collection = step.only["collection"]
+    assert (collection["tenant"], collection["database"]) == ("acme", "research")
+    assert collection["name"] == "articles" and collection["id"] != step.variables["ID"]
+    assert step.client.get_collection("articles").id == uuid.UUID(step.variables["ID"])
+
+
+def check_count_in_scope(step: Step) -> None:
+    assert step.only == {}  # no records yet: a count of 0 is proto3's default, not printed
+
+
 def check_reset(step: Step) -> None:
     assert step.only == {}
     assert step.client.count_collections() == 0
+    with pytest.raises(ValueError, match="Tenant acme not found"):
+        chroma_grpc.AdminClient(step.client.get_settings()).get_tenant("acme")
 
 
 CHECKS: list[tuple[str, Callable[[Step], None]]] = [
@@ -355,6 +394,12 @@ CHECKS: list[tuple[str, Callable[[Step], None]]] = [
     ("CollectionService/UpdateCollection", check_modify),
     ("CollectionService/GetCollection", check_get_collection),
     ("CollectionService/DeleteCollection", check_delete_collection),
+    ("TenantService/CreateTenant", check_create_tenant),
+    ("TenantService/GetTenant", check_get_tenant),
+    ("TenantService/CreateDatabase", check_create_database),
+    ("TenantService/GetDatabase", check_get_database),
+    ("CollectionService/CreateCollection", check_create_in_scope),
+    ("RecordService/CountRecords", check_count_in_scope),
     ("SystemService/Reset", check_reset),
 ]
 
@@ -401,10 +446,15 @@ def run_step(step: str, variables: dict[str, str], grpcurl: str, tmp_path: Path)
 
 
 def test_readme_calls_every_rpc() -> None:
-    """Every method of the three services has a README command (plus health, list, describe)."""
+    """Every method of the four services has a README command (plus health, list, describe)."""
     wanted = {
         f"{service.name}/{method.name}"
-        for module in (system_service_pb2, collection_service_pb2, record_service_pb2)
+        for module in (
+            system_service_pb2,
+            collection_service_pb2,
+            record_service_pb2,
+            tenant_service_pb2,
+        )
         for service in module.DESCRIPTOR.services_by_name.values()
         for method in service.methods
     } | {"Health/Check", "list", "describe"}

@@ -11,7 +11,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import chroma_grpc
-from chroma_grpc.errors import CollectionNotFoundError
 from tests.helpers.servers import ServerProcess, start_server_process
 
 PAYLOAD_MARKER = "payload-marker-7f3e"
@@ -28,7 +27,7 @@ def exercise(server: ServerProcess) -> None:
         documents=[f"{PAYLOAD_MARKER} {i}" for i in range(5)],
     )
     collection.query(query_embeddings=[[1.0, 0, 0, 0, 0]], n_results=2)
-    with pytest.raises(CollectionNotFoundError):
+    with pytest.raises(ValueError, match="Collection missing does not exist."):
         api.get_collection("missing", embedding_function=None)
 
 

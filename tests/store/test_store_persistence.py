@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -355,6 +356,78 @@ def test_a_schema_1_database_opens_migrates_and_keeps_its_data(tmp_path: Path) -
     after = sqlite3.connect(database)
     assert after.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == SCHEMA_VERSION
     assert after.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
+    assert after.execute("PRAGMA freelist_count").fetchone()[0] == 0
+    assert after.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+    after.close()
+    Store(tmp_path).close()  # and a migrated file opens again without migrating
+
+
+def test_a_schema_2_database_migrates_into_the_default_tenant_and_database(
+    tmp_path: Path,
+) -> None:
+    """fixtures/schema_v2 was written by the code of commit b6925eb (schema version 2: names
+    unique across the file, no tenants). Migration 3 rebuilds the collections table: every
+    collection lands in the default scope with its records, and no collection seq is reused."""
+    database = tmp_path / "chroma.sqlite3"
+    database.write_bytes(gzip.decompress((FIXTURES / "schema_v2/chroma.sqlite3.gz").read_bytes()))
+    before = sqlite3.connect(database)
+    assert before.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 2
+    rows_before = before.execute(
+        "SELECT seq, id, name, metadata, dimension, space, applied_seq FROM collections "
+        "ORDER BY seq"
+    ).fetchall()
+    records_before = before.execute("SELECT * FROM records ORDER BY rowid").fetchall()
+    metadata_before = before.execute("SELECT * FROM record_metadata ORDER BY 1, 2").fetchall()
+    log_before = before.execute("SELECT * FROM write_log ORDER BY seq").fetchall()
+    before.close()
+    assert [r[2] for r in rows_before] == ["kept", "empty"]
+
+    s = Store(tmp_path)
+    assert [c.name for c in s.list_collections()] == ["kept", "empty"]
+    kept = s.get_collection(name="kept", tenant="default_tenant", database="default_database")
+    assert (kept.tenant, kept.database) == ("default_tenant", "default_database")
+    assert kept.metadata == {"hnsw:space": "ip", "owner": "fixture", "n": 3}
+    assert kept.dimension == 6
+    got = s.get(kept.id, include=frozenset({"embeddings", "metadatas", "documents", "uris"}))
+    x = np.random.default_rng(11).standard_normal((150, 6)).astype(np.float32)
+    assert got.ids == [f"r{i:04d}" for i in range(120)]
+    np.testing.assert_array_equal(got.embeddings, x[:120])  # type: ignore[arg-type]
+    expected_metadata: list[Any] = [
+        {"i": i, "f": i / 8, "b": i % 2 == 0, "s": f"k{i % 7}"} if i % 5 else None
+        for i in range(120)
+    ]
+    for i in range(10):
+        expected_metadata[i] = {**(expected_metadata[i] or {}), "updated": True}
+    assert got.metadatas == expected_metadata
+    assert got.documents == [f"text {i}" if i % 3 else None for i in range(120)]
+    assert got.uris == [f"u://{i}" if i % 4 else None for i in range(120)]
+    (hits,) = s.query(kept.id, x[5:6], n_results=1)  # ip: the largest dot product
+    assert hits.ids == [f"r{int(np.argmax(x[:120] @ x[5])):04d}"]
+    assert s.get_tenant("default_tenant").name == "default_tenant"
+    assert s.get_database("default_database").id == "00000000-0000-0000-0000-000000000000"
+    s.create_tenant("acme")
+    s.create_database("docs", tenant="acme")
+    again, _ = s.create_collection("kept", tenant="acme", database="docs")  # names per database
+    s.close()
+
+    after = sqlite3.connect(database)
+    assert after.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == SCHEMA_VERSION
+    assert (
+        after.execute(
+            "SELECT seq, id, name, metadata, dimension, space, applied_seq FROM collections "
+            "WHERE tenant = 'default_tenant' AND database = 'default_database' ORDER BY seq"
+        ).fetchall()
+        == rows_before
+    )
+    assert after.execute("SELECT seq FROM collections WHERE id = ?", (again.id,)).fetchone()[0] > 3
+    assert after.execute("SELECT * FROM records ORDER BY rowid").fetchall() == records_before
+    assert after.execute("SELECT * FROM record_metadata ORDER BY 1, 2").fetchall() == (
+        metadata_before
+    )
+    assert after.execute("SELECT * FROM write_log ORDER BY seq").fetchall()[: len(log_before)] == (
+        log_before
+    )
+    assert after.execute("PRAGMA foreign_key_check").fetchall() == []
     assert after.execute("PRAGMA freelist_count").fetchone()[0] == 0
     assert after.execute("PRAGMA quick_check").fetchone()[0] == "ok"
     after.close()

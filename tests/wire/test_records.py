@@ -207,3 +207,29 @@ def test_include_round_trips_and_rejects_unknown_values() -> None:
     assert to_proto_include({"data", "documents"}) == documents  # "data" is the client's
     with pytest.raises(InvalidArgumentError, match="Expected include item"):
         check_read_shape(include={"bogus"})
+
+
+def test_a_column_of_nones_survives_the_wire_as_a_column() -> None:
+    """documents=[None] (set to none) differs from no documents (leave as stored): set_fields
+    says which columns a batch carries, even when every value is absent."""
+    given = RecordBatch(
+        ids=["a", "b"],
+        documents=[None, None],
+        uris=[None, None],
+        set_columns=frozenset({"documents", "uris"}),
+    )
+    chunks = list(iter_batch_chunks(given, max_bytes=1))
+    assert len(chunks) == 2
+    assert all(
+        list(c.set_fields) == [types_pb2.RECORD_FIELD_DOCUMENT, types_pb2.RECORD_FIELD_URI]
+        for c in chunks
+    )
+    merged = merge_batch_chunks(chunks, max_batch_size=BATCH)
+    assert (merged.documents, merged.uris) == ([None, None], [None, None])
+    assert merged.set_columns == {"documents", "uris"}
+    partial = merge_batch_chunks(
+        iter_batch_chunks(RecordBatch(ids=["a", "b"], documents=[None, "x"])), max_batch_size=BATCH
+    )
+    assert (partial.documents, partial.set_columns) == ([None, "x"], frozenset())
+    absent = merge_batch_chunks(iter_batch_chunks(RecordBatch(ids=["a"])), max_batch_size=BATCH)
+    assert (absent.documents, absent.uris) == (None, None)
