@@ -632,6 +632,7 @@ class GraphBuild:
     chunk: int = 4096
     target: VectorIndex = field(init=False)
     scanned: int = 0
+    end: int = 0
     origin: list[Positions] = field(default_factory=list)
     held: Positions | None = None
     held_rowids: RowIds = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -655,12 +656,15 @@ class GraphBuild:
         self.held_vectors = self.source._vectors_at(self.held)
 
     def step(self, guard: Guard = nullcontext) -> bool:
-        """Insert the next chunk; False once every position seen so far is in."""
+        """Insert the next chunk; False once every position that existed at the first step is
+        in (later ones are caught up by :meth:`finish`, so a steady ingest cannot keep a build
+        from ending)."""
         with guard():
             if self.held is None:
                 self._hold_out()
+                self.end = self.source._n
             assert self.held is not None
-            stop = min(self.source._n, self.scanned + self.chunk)
+            stop = min(self.end, self.scanned + self.chunk)
             if stop <= self.scanned:
                 return False
             rowids = self.source._rowids[self.scanned : stop]
