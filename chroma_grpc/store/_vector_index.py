@@ -39,7 +39,7 @@ from chroma_grpc.store._faiss import Bitmap, Matrix, Metric
 from chroma_grpc.store.errors import InvalidDimensionException
 from chroma_grpc.store.types import DistanceSpace, MetadataValue, Vectors
 
-EXACT_SEARCH_THRESHOLD = 10_000
+EXACT_SEARCH_THRESHOLD = 2_000
 COMPACT_FRACTION = 0.3
 SELECTIVE_FRACTION = 0.05
 DEFAULT_M = 16
@@ -570,8 +570,10 @@ class VectorIndex:
         if matches < self.live:
             ef = int(ef * self.live / matches)
         ef = min(max(ef, k), MAX_EF)
-        graph_part = self._graph_scores(q, k, ef, bits[0])
-        ranked, labels = _merge([graph_part, self._scan(q, k, bits, graph_too=False)], len(q), k)
+        ranked, labels = self._graph_scores(q, k, ef, bits[0])
+        if self._n > self._g:  # the tail, not in the graph yet
+            tail = self._scan(q, k, bits, graph_too=False)
+            ranked, labels = _merge([(ranked, labels), tail], len(q), k)
         short = np.flatnonzero((labels >= 0).sum(axis=1) < k)
         if len(short):  # a filter the graph could not satisfy: scan for those queries
             _, exact = self._scan(q[short], k, bits, graph_too=True)

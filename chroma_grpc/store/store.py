@@ -164,11 +164,12 @@ class Store:
             raise FailedPreconditionError("The store is closed")
 
     def _slot(self, collection_id: str) -> IndexSlot:
-        """The collection's slot; call after ``_require`` so unknown ids create none."""
+        """The collection's slot (an unknown id gets one, which ``_require_locked`` drops)."""
         return self._maintainer.slot(collection_id)
 
     def _require_locked(self, collection_id: str) -> CollectionRow:
-        """``_require`` under the slot's lock: a collection deleted meanwhile loses its slot."""
+        """``_require`` under the slot's lock; an unknown or deleted collection loses its slot,
+        so bad ids leave nothing behind."""
         try:
             return self._require(collection_id)
         except InvalidCollectionException:
@@ -302,7 +303,7 @@ class Store:
         self._commit(op)
 
     def _commit(self, op: WriteOp) -> None:
-        self._require(op.collection_id)
+        self._check_open()
         slot = self._slot(op.collection_id)
         with slot.lock.write():
             self._require_locked(op.collection_id)
@@ -337,7 +338,6 @@ class Store:
         self._validate_filters(where, where_document)
         if lookup is None and not where and not where_document:
             raise InvalidArgumentError(DELETE_NO_CRITERIA_MESSAGE)
-        self._require(collection_id)
         slot = self._slot(collection_id)
         with slot.lock.write():
             row = self._require_locked(collection_id)
@@ -434,7 +434,6 @@ class Store:
         columns = validate_include(include, allow_distances=True)
         self._validate_filters(where, where_document)
         queries = validate_embeddings(query_embeddings, self._limits, field="query_embeddings")
-        self._require(collection_id)
         slot = self._slot(collection_id)
         while True:
             with slot.lock.read():
