@@ -21,6 +21,8 @@ step. Every step runs with one OpenMP thread, leaving the other cores to serve r
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import threading
 import time
@@ -43,6 +45,27 @@ SAVE_DELAY_SECONDS = 1.0
 LOAD_PAGE = 20_000
 
 log = logging.getLogger(__name__)
+
+
+def _malloc_trim() -> None:
+    """Hand memory freed by a build or a load back to the OS.
+
+    A build or load frees hundreds of MB of temporaries of a few MB each, which glibc serves
+    from its heap (its mmap threshold rises to 32 MB once large blocks are freed) and keeps:
+    measured at 100k vectors, 475 bytes per vector stayed resident until ``malloc_trim``.
+    A no-op where the C library has no such call."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+_LIBC_NAME = ctypes.util.find_library("c")
+_LIBC = None
+if _LIBC_NAME:
+    try:
+        _LIBC = ctypes.CDLL(_LIBC_NAME)
+        _LIBC.malloc_trim.argtypes = [ctypes.c_size_t]
+    except (OSError, AttributeError):
+        _LIBC = None
 
 
 @dataclass(eq=False)
@@ -126,25 +149,31 @@ class IndexMaintainer:
                 log.info("index file of %s does not match SQLite; rebuilding", row.id)
             index.apply(rowids[:0], rowids, vectors)
         slot.index = index
+        del rowids, vectors
+        _malloc_trim()
         self.notify(row.id)
         return index
 
     def _read_vectors(self, collection_seq: int, dimension: int) -> tuple[np.ndarray, np.ndarray]:
-        pages_ids, pages_vectors = [], []
-        after = -1
-        while True:
+        """Every stored vector of the collection, in rowid order, read a page at a time into
+        one preallocated array (the caller's exclusive lock keeps its writers out)."""
+        with self._db.reading() as conn:
+            total = _reads.count_records(conn, collection_seq)  # a bound: some lack vectors
+        rowids = np.empty(total, dtype=np.int64)
+        vectors = np.empty((total, dimension), dtype=np.float32)
+        done, after = 0, -1
+        while done < total:
             with self._db.reading() as conn:
-                rowids, vectors = _reads.vectors_page(
-                    conn, collection_seq, dimension, after, LOAD_PAGE
+                page_ids, page = _reads.vectors_page(
+                    conn, collection_seq, dimension, after, min(LOAD_PAGE, total - done)
                 )
-            pages_ids.append(rowids)
-            pages_vectors.append(vectors)
-            if len(rowids) < LOAD_PAGE:
+            if len(page_ids) == 0:
                 break
-            after = int(rowids[-1])
-        if len(pages_ids) == 1:
-            return pages_ids[0], pages_vectors[0]
-        return np.concatenate(pages_ids), np.concatenate(pages_vectors)
+            rowids[done : done + len(page_ids)] = page_ids
+            vectors[done : done + len(page_ids)] = page
+            done += len(page_ids)
+            after = int(page_ids[-1])
+        return rowids[:done], vectors[:done]
 
     # -- scheduling -----------------------------------------------------------------------------
     def notify(self, collection_id: str, delay: float = 0.0) -> None:
@@ -286,6 +315,8 @@ class IndexMaintainer:
         with slot.lock.write():
             if self._live(slot, index):
                 build.finish()
+        del build
+        _malloc_trim()
 
     def _grow(self, slot: IndexSlot, index: VectorIndex) -> None:
         with slot.lock.write():

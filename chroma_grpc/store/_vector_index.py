@@ -415,17 +415,21 @@ class VectorIndex:
         if g == 0 or int(g - live_mask.sum()) != len(saved.dead_vectors):
             return False
         at = np.searchsorted(rowids, live_rowids)
-        if len(live_rowids) and (
-            int(at.max()) >= len(rowids)
-            or not np.array_equal(rowids[at], live_rowids)
-            or len(np.unique(at)) != len(at)
-        ):
-            return False
+        in_graph = np.zeros(len(rowids), dtype=bool)
+        if len(live_rowids):
+            if int(at.max()) >= len(rowids) or not np.array_equal(rowids[at], live_rowids):
+                return False
+            in_graph[at] = True
+            if int(in_graph.sum()) != len(at):  # a rowid at two live positions
+                return False
         self._check_dimension(vectors)
-        ordered = np.empty((g, self.dimension), dtype=np.float32)
-        if len(at):
-            ordered[live_mask] = self._prepare(vectors[at])
-        ordered[~live_mask] = saved.dead_vectors
+        live_positions = np.flatnonzero(live_mask)
+        if len(live_positions) == g:  # no tombstones: one gather in position order
+            ordered = self._prepare(vectors[at])
+        else:
+            ordered = np.empty((g, self.dimension), dtype=np.float32)
+            ordered[live_positions] = self._prepare(vectors[at])
+            ordered[np.flatnonzero(~live_mask)] = saved.dead_vectors
         try:
             graph = _faiss.import_graph(
                 self.dimension,
@@ -445,10 +449,7 @@ class VectorIndex:
         self._rowids[:g] = saved.rowids
         self._n = g
         self._dead = g - len(live_rowids)
-        live_positions = np.flatnonzero(live_mask).tolist()
-        self._pos_of = dict(zip(live_rowids.tolist(), live_positions, strict=True))
-        in_graph = np.zeros(len(rowids), dtype=bool)
-        in_graph[at] = True
+        self._pos_of = dict(zip(live_rowids.tolist(), live_positions.tolist(), strict=True))
         if not in_graph.all():
             self._append_tail(rowids[~in_graph], self._prepare(vectors[~in_graph]))
         self.calibration = saved.calibration
