@@ -103,13 +103,28 @@ class IndexMaintainer:
                 found = self._slots[collection_id] = IndexSlot()
             return found
 
+    def find(self, collection_id: str) -> IndexSlot | None:
+        with self._cond:
+            return self._slots.get(collection_id)
+
+    def discard(self, collection_id: str) -> None:
+        """Drop the slot of an id that names no collection (files are never touched for it:
+        such an id comes from a client and must not reach a path)."""
+        with self._cond:
+            slot = self._slots.pop(collection_id, None)
+            self._due.pop(collection_id, None)
+        if slot is not None:
+            slot.cancelled = True
+            slot.index = None
+
     def slots(self) -> list[tuple[str, IndexSlot]]:
         with self._cond:
             return list(self._slots.items())
 
     def forget(self, collection_id: str) -> None:
-        """The collection is gone: cancel its work and remove its files (a save in flight
-        discards what it wrote). The caller holds the slot's exclusive lock."""
+        """The collection (a real one, ``collection_id`` from the catalog) is gone: cancel its
+        work and remove its files (a save in flight discards what it wrote). The caller holds
+        the slot's exclusive lock."""
         with self._cond:
             slot = self._slots.pop(collection_id, None)
             self._due.pop(collection_id, None)

@@ -173,12 +173,13 @@ class Store:
         try:
             return self._require(collection_id)
         except InvalidCollectionException:
-            self._maintainer.forget(collection_id)
+            self._maintainer.discard(collection_id)
             raise
 
     def _index_of(self, collection_id: str) -> VectorIndex | None:
         """The collection's in-memory index, if loaded (diagnostics and tests)."""
-        return self._maintainer.slot(collection_id).index
+        slot = self._maintainer.find(collection_id)
+        return None if slot is None else slot.index
 
     def _drop_index(self, collection_id: str, row: CollectionRow, metadata: Metadata) -> None:
         """Forget the in-memory index if the new metadata changes its HNSW parameters; it is

@@ -14,6 +14,7 @@ import pytest
 
 from chroma_grpc.store import RecordBatch, Store, _faiss, _maintenance
 from chroma_grpc.store._vector_index import GraphBuild, HnswParams, VectorIndex
+from chroma_grpc.store.errors import InvalidCollectionException
 from chroma_grpc.store.types import Vectors
 
 DIM = 16
@@ -234,3 +235,24 @@ def test_single_queries_run_on_one_thread_batches_on_all() -> None:
     assert faiss.omp_get_max_threads() == 1
     _faiss.use_threads_for(100)
     assert faiss.omp_get_max_threads() == _faiss.CORES
+
+
+def test_unknown_collection_ids_leave_nothing_behind(tmp_path: Path) -> None:
+    """An id from a client that names no collection gets no slot, and never reaches a path."""
+    s = _store(tmp_path)
+    info, _ = s.create_collection("real", {"hnsw:search_ef": 50})
+    s.add(info.id, RecordBatch(ids=["a"], embeddings=_vectors(1, 1)))
+    bait = tmp_path / "bait.json"
+    bait.write_text("{}")
+    for bad in ("../bait", "nope"):
+        for call in (
+            lambda b=bad: s.query(b, _vectors(1, 2)),
+            lambda b=bad: s.add(b, RecordBatch(ids=["x"], embeddings=_vectors(1, 3))),
+            lambda b=bad: s.delete(b, ids=["x"]),
+        ):
+            with pytest.raises(InvalidCollectionException):
+                call()
+        assert s._maintainer.find(bad) is None
+    assert bait.exists()
+    assert s.query(info.id, _vectors(1, 1), n_results=1)[0].ids == ["a"]
+    s.close()
