@@ -39,6 +39,16 @@ def _check(index: VectorIndex, current: dict[int, np.ndarray], seed: int) -> Non
         assert rowids.tolist() == _brute(current, q, 5)
 
 
+def _same_vectors(index: VectorIndex, current: dict[int, np.ndarray]) -> None:
+    """Every live rowid sits at one position holding its current vector."""
+    assert sorted(index._pos_of) == sorted(current)
+    positions = np.array([index._pos_of[r] for r in sorted(current)])
+    assert (index._rowids[positions] == np.array(sorted(current))).all()
+    np.testing.assert_array_equal(
+        index._vectors_at(positions), np.stack([current[r] for r in sorted(current)])
+    )
+
+
 def test_graph_build_catches_up_with_writes_made_meanwhile() -> None:
     """Adds, re-embeds (also of held-out calibration vectors) and deletes between build steps
     all survive the swap."""
@@ -75,12 +85,13 @@ def test_graph_build_catches_up_with_writes_made_meanwhile() -> None:
     build.complete()
     build.finish()
     assert index.has_graph and index.graph_source == "built"
-    _check(index, current, seed=4)  # exact search, whatever calibration chose
-    index.params = HnswParams(search_ef=400)  # now through the graph, exhaustively
+    _same_vectors(index, current)
+    index.params = HnswParams(search_ef=400)  # through the graph, exhaustively
     assert index.uses_hnsw
     _check(index, current, seed=5)
     index.maintain()  # grows the tail written meanwhile into the graph
     assert index.graph_size == index.positions
+    _same_vectors(index, current)
     _check(index, current, seed=6)
 
 
