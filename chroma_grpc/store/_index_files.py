@@ -28,7 +28,7 @@ import logging
 import os
 import secrets
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -163,9 +163,11 @@ class IndexFiles:
             raise
 
     # -- load -------------------------------------------------------------------------------
-    def load(self, collection_id: str, key: GraphKey) -> GraphSnapshot | None:
-        """The saved graph if it matches ``key`` exactly and verifies; otherwise None, and
-        why: at INFO when it is merely stale, at WARNING when it is damaged."""
+    def load(
+        self, collection_id: str, keys: Sequence[GraphKey]
+    ) -> tuple[GraphSnapshot, GraphKey] | None:
+        """The saved graph and the key it matches exactly, if one does and it verifies;
+        otherwise None, and why: at INFO when it is merely stale, at WARNING when damaged."""
         record = self._commit_record(collection_id)
         if not record.exists():
             return None
@@ -177,17 +179,21 @@ class IndexFiles:
         except Exception as exc:  # noqa: BLE001 - any damage means "rebuild"
             log.warning("index record of %s is damaged (%s); rebuilding", collection_id, exc)
             return None
-        expected = key.header()
-        mismatch = [k for k, v in expected.items() if header.get(k) != v]
-        if mismatch:
-            details = ", ".join(f"{k}={header.get(k)!r} (want {expected[k]!r})" for k in mismatch)
+        key = next((k for k in keys if _matches(header, k)), None)
+        if key is None:
+            expected = keys[0].header()
+            details = ", ".join(
+                f"{k}={header.get(k)!r} (want {v!r})"
+                for k, v in expected.items()
+                if header.get(k) != v
+            )
             log.info("index file of %s is stale or incompatible: %s", collection_id, details)
             return None
         path = self._data_file(collection_id, str(header["token"]))
         try:
             arrays = _read_arrays(path, header["arrays"])
             calibration = header.get("calibration")
-            return GraphSnapshot(
+            snapshot = GraphSnapshot(
                 arrays={k: arrays[k] for k in ("levels", "offsets", "neighbors")},
                 entry_point=int(header["entry_point"]),
                 max_level=int(header["max_level"]),
@@ -195,6 +201,7 @@ class IndexFiles:
                 dead_vectors=arrays["dead_vectors"].astype(np.float32, copy=False),
                 calibration=None if calibration is None else Calibration(**calibration),
             )
+            return snapshot, key
         except Exception as exc:  # noqa: BLE001 - a damaged cache must never fail a query
             log.warning("index file %s is damaged (%s); rebuilding", path.name, exc)
             return None
@@ -227,6 +234,10 @@ class IndexFiles:
             parts = path.name.split(".")
             if parts[-1] != "json" and (keep is None or parts[1] != keep):
                 path.unlink(missing_ok=True)
+
+
+def _matches(header: dict[str, Any], key: GraphKey) -> bool:
+    return all(header.get(k) == v for k, v in key.header().items())
 
 
 def _read_arrays(path: Path, manifest: dict[str, Any]) -> dict[str, npt.NDArray[np.generic]]:

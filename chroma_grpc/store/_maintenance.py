@@ -155,8 +155,14 @@ class IndexMaintainer:
         rowids, vectors = self._read_vectors(row.seq, row.dimension)
         saved = None
         if self._files is not None:
-            key = GraphKey(applied_seq, row.dimension, row.space, params)
-            saved = self._files.load(row.id, key)
+            # A graph we made denser for hard data is as valid as one with the defaults.
+            keys = [
+                GraphKey(applied_seq, row.dimension, row.space, p)
+                for p in dict.fromkeys((params, params.denser()))
+            ]
+            found = self._files.load(row.id, keys)
+            if found is not None:
+                saved, index.params = found[0], found[1].params
         if saved is not None and index.restore(saved, rowids, vectors):
             slot.saved_version = index.version
         else:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar, Literal
 
 import faiss
@@ -45,6 +45,14 @@ COMPACT_FRACTION = 0.3
 SELECTIVE_FRACTION = 0.05
 DEFAULT_M = 16
 DEFAULT_CONSTRUCTION_EF = 100
+# Hard data (high intrinsic dimension) needs a denser graph: when a graph of at least
+# DENSE_MIN_GRAPH vectors calibrates to ef >= HARD_EF, and the user chose neither M nor
+# construction_ef, the next build uses these. Measured on a 1M Gaussian mixture: M=16 reaches
+# recall@10 0.87 at ef=1024 and 0.945 at ef=4096; sentence embeddings need ef <= 128 at 100k.
+DENSE_M = 32
+DENSE_CONSTRUCTION_EF = 200
+HARD_EF = 256
+DENSE_MIN_GRAPH = 50_000
 UNCALIBRATED_EF = 128
 # Recall@10 a calibrated graph must reach on held-out vectors, by graph size: the requirement
 # (0.99 up to 10k vectors, 0.98 at 100k, 0.95 at 1M) plus a margin for the sample's error
@@ -74,11 +82,14 @@ class HnswParams:
     """Graph parameters; a key present in collection metadata wins over our defaults.
 
     ``search_ef`` None means calibrated per collection; a user value is used as given.
+    ``chosen`` means the user set neither ``hnsw:M`` nor ``hnsw:construction_ef``, so the store
+    may pick a denser graph for hard data (:meth:`denser`).
     """
 
     m: int = DEFAULT_M
     construction_ef: int = DEFAULT_CONSTRUCTION_EF
     search_ef: int | None = None
+    chosen: bool = False
 
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, MetadataValue] | None) -> HnswParams:
@@ -88,7 +99,14 @@ class HnswParams:
             m=int(md.get("hnsw:M", DEFAULT_M)),
             construction_ef=int(md.get("hnsw:construction_ef", DEFAULT_CONSTRUCTION_EF)),
             search_ef=None if search_ef is None else int(search_ef),
+            chosen="hnsw:M" not in md and "hnsw:construction_ef" not in md,
         )
+
+    def denser(self) -> HnswParams:
+        """The graph parameters for hard data (unchanged if the user chose them)."""
+        if not self.chosen:
+            return self
+        return replace(self, m=DENSE_M, construction_ef=DENSE_CONSTRUCTION_EF)
 
 
 @dataclass(frozen=True)
@@ -267,7 +285,7 @@ class VectorIndex:
             return "compact" if self._wants_compaction() else None
         if not self._wants_graph():
             return "compact"  # drops the graph, keeping live vectors for exact search
-        if self._wants_compaction():
+        if self._wants_compaction() or self.wants_denser_graph():
             return "rebuild"
         if self._n - self._g > max(self._g, self.exact_threshold):
             return "rebuild"  # a bulk load: cheaper off to the side than in locked steps
@@ -276,6 +294,16 @@ class VectorIndex:
                 return "calibrate"
             return "grow"
         return None
+
+    def wants_denser_graph(self) -> bool:
+        """The calibration says the data is hard for this graph, and a denser one is allowed."""
+        done = self.calibration
+        return (
+            self.params.denser() != self.params
+            and done is not None
+            and done.ef >= HARD_EF
+            and done.graph_size >= DENSE_MIN_GRAPH
+        )
 
     def _needs_calibration(self) -> bool:
         done = self.calibration
@@ -656,9 +684,10 @@ class GraphBuild:
 
     def __post_init__(self) -> None:
         s = self.source
-        self.target = VectorIndex(s.dimension, s.space, s.params, s.exact_threshold)
+        params = s.params.denser() if s.wants_denser_graph() else s.params
+        self.target = VectorIndex(s.dimension, s.space, params, s.exact_threshold)
         self.target._graph = _faiss.new_graph(
-            s.dimension, s.params.m, s.params.construction_ef, s.metric
+            s.dimension, params.m, params.construction_ef, s.metric
         )
 
     def _hold_out(self) -> None:

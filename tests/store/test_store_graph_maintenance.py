@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chroma_grpc.store import RecordBatch, Store, _faiss, _maintenance
+from chroma_grpc.store import RecordBatch, Store, _faiss, _maintenance, _vector_index
 from chroma_grpc.store._vector_index import GraphBuild, HnswParams, VectorIndex
 from chroma_grpc.store.errors import InvalidCollectionException
 from chroma_grpc.store.types import Vectors
@@ -267,3 +267,37 @@ def test_unknown_collection_ids_leave_nothing_behind(tmp_path: Path) -> None:
     assert bait.exists()
     assert s.query(info.id, _vectors(1, 1), n_results=1)[0].ids == ["a"]
     s.close()
+
+
+def test_hard_data_gets_a_denser_graph_that_survives_a_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When calibration finds the data hard, a graph with M and construction_ef left to us is
+    rebuilt denser; the saved denser graph is adopted after a restart. A user's M wins."""
+    monkeypatch.setattr(_vector_index, "DENSE_MIN_GRAPH", 500)
+    monkeypatch.setattr(_vector_index, "HARD_EF", 16)  # any calibration counts as hard here
+    data = _vectors(1500, 30, dim=48)
+    s = _store(tmp_path, threshold=500)
+    ours, _ = s.create_collection("ours")
+    theirs, _ = s.create_collection("theirs", {"hnsw:M": 12})
+    for info in (ours, theirs):
+        s.add(info.id, RecordBatch(ids=[str(i) for i in range(1500)], embeddings=data))
+    assert s.wait_until_indexed(timeout=120)
+    index = s._index_of(ours.id)
+    assert index is not None and index.params.m == _vector_index.DENSE_M
+    assert index.graph_size == 1500 and index.calibration is not None
+    other = s._index_of(theirs.id)
+    assert other is not None and other.params.m == 12
+    expected = s.query(ours.id, _vectors(5, 31, dim=48), n_results=5)
+    s.close()
+
+    builds = VectorIndex.graph_builds
+    again = _store(tmp_path, threshold=500)
+    got = again.query(ours.id, _vectors(5, 31, dim=48), n_results=5)
+    assert [r.ids for r in got] == [r.ids for r in expected]
+    reloaded = again._index_of(ours.id)
+    assert reloaded is not None and reloaded.graph_source == "file"
+    assert reloaded.params.m == _vector_index.DENSE_M
+    assert again.wait_until_indexed(timeout=120)
+    assert VectorIndex.graph_builds == builds  # no rebuild: the denser graph was kept
+    again.close()

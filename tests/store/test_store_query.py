@@ -172,4 +172,6 @@ def test_search_ef_metadata_is_honoured() -> None:
         {"hnsw:M": 8, "hnsw:search_ef": 12, "hnsw:construction_ef": 40}
     )
     assert params == HnswParams(m=8, construction_ef=40, search_ef=12)
-    assert HnswParams.from_metadata(None) == HnswParams(m=16, construction_ef=100, search_ef=None)
+    assert HnswParams.from_metadata(None) == HnswParams(
+        m=16, construction_ef=100, search_ef=None, chosen=True
+    )
