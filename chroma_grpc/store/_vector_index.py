@@ -61,6 +61,8 @@ TARGET_RECALL = ((20_000, 0.997), (300_000, 0.99), (None, 0.98))
 CALIBRATION_K = 10
 CALIBRATION_QUERIES = 500
 CALIBRATION_MIN_QUERIES = 20
+# Re-measure once the graph has grown by half (recall at a fixed ef falls as it grows) or halved.
+CALIBRATION_GROWTH = 1.5
 EF_LADDER = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
 MAX_EF = 4096
 # A graph search costs about ``ef * 2M`` distance computations, a scan one per vector, at
@@ -289,11 +291,12 @@ class VectorIndex:
             return "rebuild"
         if self._n - self._g > max(self._g, self.exact_threshold):
             return "rebuild"  # a bulk load: cheaper off to the side than in locked steps
-        if self._n > self._g:
-            if self._needs_calibration() and self._n - self._g >= CALIBRATION_MIN_QUERIES:
-                return "calibrate"
-            return "grow"
-        return None
+        tail = self._n - self._g
+        if tail and self._calibration_due(self._n) and tail <= CALIBRATION_QUERIES:
+            # The last tail vectors are kept out of the graph to measure it once the rest is
+            # in: a graph measured at a smaller size would flatter itself.
+            return "calibrate" if tail >= CALIBRATION_MIN_QUERIES else None
+        return "grow" if tail else None
 
     def wants_denser_graph(self) -> bool:
         """The calibration says the data is hard for this graph, and a denser one is allowed."""
@@ -305,11 +308,14 @@ class VectorIndex:
             and done.graph_size >= DENSE_MIN_GRAPH
         )
 
-    def _needs_calibration(self) -> bool:
+    def _calibration_due(self, size: int) -> bool:
+        """Whether a graph of ``size`` vectors must be re-measured before it is trusted."""
         done = self.calibration
         if self.params.search_ef is not None:
             return False
-        return done is None or not (done.graph_size / 2 <= self._g <= done.graph_size * 2)
+        return done is None or not (
+            done.graph_size / 2 <= size <= done.graph_size * CALIBRATION_GROWTH
+        )
 
     def held_out_queries(self) -> Matrix:
         """Up to ``CALIBRATION_QUERIES`` live tail vectors: queries the graph has not seen."""
@@ -343,6 +349,8 @@ class VectorIndex:
         """Move up to ``max_vectors`` tail positions into the graph (exclusive lock)."""
         assert self._graph is not None
         count = min(max_vectors, self._n - self._g)
+        if self._calibration_due(self._n):  # keep the calibration queries out for now
+            count = min(count, self._n - self._g - CALIBRATION_QUERIES)
         if count <= 0:
             return 0
         self._changed()

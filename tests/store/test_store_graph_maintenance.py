@@ -301,3 +301,19 @@ def test_hard_data_gets_a_denser_graph_that_survives_a_restart(
     assert again.wait_until_indexed(timeout=120)
     assert VectorIndex.graph_builds == builds  # no rebuild: the denser graph was kept
     again.close()
+
+
+def test_a_growing_graph_is_recalibrated_at_its_new_size() -> None:
+    """Growth by half re-measures ef on vectors held back from the graph until then, so the
+    calibration always describes (nearly) the whole graph."""
+    index = VectorIndex(DIM, "l2", HnswParams(), exact_threshold=200)
+    data = _vectors(4000, 40)
+    index.apply(np.zeros(0, np.int64), np.arange(1000, dtype=np.int64), data[:1000])
+    index.maintain()
+    assert index.calibration is not None and index.calibration.graph_size <= 1000
+    for start in range(1000, 4000, 250):  # a steady trickle, grown into the graph as it comes
+        rows = np.arange(start, start + 250, dtype=np.int64)
+        index.apply(np.zeros(0, np.int64), rows, data[start : start + 250])
+        index.maintain()
+    assert index.graph_size == index.positions == 4000
+    assert index.calibration.graph_size >= 4000 / _vector_index.CALIBRATION_GROWTH
