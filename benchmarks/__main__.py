@@ -240,6 +240,7 @@ def main() -> None:
         if not args.quick:
             results["recall"] = sentence_recall(Path(PEERS["chromadb"]))
     info["load_after"] = os.getloadavg()
+    info["date"] = report._now()
     info["runtime_s"] = time.time() - started
     info["command"] = "make bench" + (
         "" if not sys.argv[1:] else f" ARGS='{' '.join(sys.argv[1:])}'"
