@@ -292,7 +292,7 @@ class VectorIndex:
         if self._n - self._g > max(self._g, self.exact_threshold):
             return "rebuild"  # a bulk load: cheaper off to the side than in locked steps
         tail = self._n - self._g
-        if tail and self._calibration_due(self._n) and tail <= CALIBRATION_QUERIES:
+        if tail and self._calibration_pending() and tail <= CALIBRATION_QUERIES:
             # The last tail vectors are kept out of the graph to measure it once the rest is
             # in: a graph measured at a smaller size would flatter itself.
             return "calibrate" if tail >= CALIBRATION_MIN_QUERIES else None
@@ -316,6 +316,12 @@ class VectorIndex:
         return done is None or not (
             done.graph_size / 2 <= size <= done.graph_size * CALIBRATION_GROWTH
         )
+
+    def _calibration_pending(self) -> bool:
+        """Due for the size the graph is growing to, and not yet measured at its current size
+        (a tail large next to a small graph can leave it due after a measurement)."""
+        done = self.calibration
+        return self._calibration_due(self._n) and (done is None or done.graph_size != self._g)
 
     def held_out_queries(self) -> Matrix:
         """Up to ``CALIBRATION_QUERIES`` live tail vectors: queries the graph has not seen."""
@@ -349,7 +355,7 @@ class VectorIndex:
         """Move up to ``max_vectors`` tail positions into the graph (exclusive lock)."""
         assert self._graph is not None
         count = min(max_vectors, self._n - self._g)
-        if self._calibration_due(self._n):  # keep the calibration queries out for now
+        if self._calibration_pending():  # keep the calibration queries out for now
             count = min(count, self._n - self._g - CALIBRATION_QUERIES)
         if count <= 0:
             return 0

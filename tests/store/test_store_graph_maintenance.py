@@ -317,3 +317,13 @@ def test_a_growing_graph_is_recalibrated_at_its_new_size() -> None:
         index.maintain()
     assert index.graph_size == index.positions == 4000
     assert index.calibration.graph_size >= 4000 / _vector_index.CALIBRATION_GROWTH
+
+
+def test_a_small_graph_with_a_large_tail_is_measured_once_then_grown() -> None:
+    index = VectorIndex(DIM, "l2", HnswParams(), exact_threshold=200)
+    data = _vectors(1000, 41)
+    index.apply(np.zeros(0, np.int64), np.arange(600, dtype=np.int64), data[:600])
+    index.maintain()
+    index.apply(np.zeros(0, np.int64), np.arange(600, 1000, dtype=np.int64), data[600:])
+    index.maintain()  # returns: the tail outweighs what one more measurement could change
+    assert index.graph_size == index.positions == 1000
