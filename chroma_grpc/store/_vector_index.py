@@ -401,10 +401,11 @@ class VectorIndex:
             g = self._g
             in_graph = int((self._rowids[:g] >= 0).sum())
         k = min(CALIBRATION_K, in_graph)
-        if k == 0 or len(queries) == 0:
+        if k == 0 or len(queries) == 0:  # nothing to measure with: keep what we knew
+            known = self.calibration
             result = Calibration(UNCALIBRATED_EF, 0.0, False, g)
-            self.calibration = result
-            return result
+            self.calibration = result if known is None else replace(known, graph_size=g)
+            return self.calibration
         kth = self._scan_graph(queries, g, k, guard)[:, k - 1]
         slack = 1e-6 * np.maximum(np.abs(kth), 1e-12)
         best = (-1.0, EF_LADDER[-1])
