@@ -82,17 +82,25 @@ protos: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m grpc_tools.protoc -I$(PROTO_DIR) \
 		--python_out=. --grpc_python_out=. --mypy_out=. --mypy_grpc_out=. $(PROTOS)
 
-# The peer (chromadb 0.4.24, numpy<2) lives in its own venv: it is measured, never imported by us.
+# The peers live in their own venvs: they are measured, never imported by us. chromadb 1.5.9
+# (what users install today; the version the ratios in BENCHMARKS.md are against) and 0.4.24.
+PEER1_STAMP := .venv-peer1/.installed
+$(PEER1_STAMP):
+	$(PYTHON) -m venv .venv-peer1
+	.venv-peer1/bin/python -m pip install --quiet 'chromadb==1.5.9'
+	touch $(PEER1_STAMP)
+
 PEER_STAMP := .venv-peer/.installed
 $(PEER_STAMP):
 	$(PYTHON) -m venv .venv-peer
 	.venv-peer/bin/python -m pip install --quiet 'chromadb==0.4.24' 'numpy<2'
 	touch $(PEER_STAMP)
 
-bench: $(STAMP) $(PEER_STAMP)
-	$(BIN)/python -m benchmarks
+# Writes BENCHMARKS.md. ARGS='--million' adds 1M vectors; ARGS='--quick' is a 10k smoke run.
+bench: $(STAMP) $(PEER1_STAMP) $(PEER_STAMP)
+	$(BIN)/python -m benchmarks $(ARGS)
 	$(BIN)/python -m benchmarks.embeddings
 
 clean:
-	rm -rf $(VENV) .venv-peer $(SUITE_VENV) .pytest_cache .mypy_cache .ruff_cache node_modules \
-		examples/node/node_modules
+	rm -rf $(VENV) .venv-peer .venv-peer1 $(SUITE_VENV) .pytest_cache .mypy_cache .ruff_cache \
+		node_modules examples/node/node_modules

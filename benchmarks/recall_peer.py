@@ -1,4 +1,4 @@
-"""The peer side of ``benchmarks.recall``: chromadb 0.4.24's collection API on cached vectors.
+"""The peer side of ``benchmarks.recall``: chromadb's collection API on cached vectors.
 
 Run with the peer interpreter (``.venv-peer/bin/python benchmarks/recall_peer.py ...``); it
 imports nothing from chroma_grpc. Stores ``--n-store`` vectors of ``--vectors`` in an

@@ -1,13 +1,15 @@
 """On-disk copies of HNSW graphs, so a reopened store need not rebuild them from SQLite.
 
-Building a large graph takes tens of seconds; reading one back takes well under one. Each
-collection in HNSW mode may have, under ``<store path>/indexes/``:
+Building a large graph takes tens of seconds; reading one back takes a fraction of one. The
+vectors themselves are not saved (SQLite has them); a collection with a graph may have, under
+``<store path>/indexes/``:
 
-* ``<collection_id>.json``: the commit record (format version, the collection's
-  ``applied_seq`` at save time, dimension, space, graph parameters, position count, file sizes
-  and the generation token naming the two data files);
-* ``<collection_id>.<token>.faiss``: the graph and its vectors (``faiss.write_index``);
-* ``<collection_id>.<token>.rowids.npy``: position -> rowid, ``-1`` for a tombstone.
+* ``<collection_id>.json``: the commit record: format version, the collection's
+  ``applied_seq`` at save time, dimension, space, graph parameters, the calibration, and a
+  manifest of the arrays in the data file (dtype, shape, offset, BLAKE2b checksum);
+* ``<collection_id>.<token>.graph``: the arrays, back to back: the graph's links
+  (``levels``, ``offsets``, ``neighbors``), position -> rowid (``-1`` = tombstone) and the
+  vectors of tombstoned positions, which the graph still routes through.
 
 Every file is written to a temporary name in the same directory, fsynced and renamed; the JSON
 is written last and is the commit point, then the directory is fsynced and the previous
@@ -15,41 +17,36 @@ generation removed. A crash therefore leaves either the old or the new generatio
 plus at worst unreferenced files that the next save or open removes. Files of collections the
 database does not know are never deleted at open (they may be the last copy of vectors whose
 database was lost): they are moved to ``indexes/orphaned/`` with a WARNING. The files are a
-cache and never trusted over SQLite: :func:`load` refuses them unless the saved ``applied_seq``
-and parameters match exactly (and the store then checks the rowids and vectors against SQLite).
+cache and never trusted over SQLite: :meth:`IndexFiles.load` refuses them unless the saved
+``applied_seq`` and parameters match exactly and every checksum verifies (a damaged file is
+logged as a warning and the graph rebuilt); the store then checks the rowids against SQLite.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import secrets
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-import faiss
 import numpy as np
+import numpy.typing as npt
 
-from chroma_grpc.store._vector_index import HnswParams, RowIds
+from chroma_grpc.store._vector_index import Calibration, GraphSnapshot, HnswParams
 from chroma_grpc.store.types import DistanceSpace
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 DIRECTORY = "indexes"
 ORPHANED = "orphaned"
+_ALIGN = 64
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class SavedGraph:
-    """A graph read back from disk with its position -> rowid map (tombstones are -1)."""
-
-    graph: faiss.IndexHNSWFlat
-    position_rowids: RowIds
 
 
 @dataclass(frozen=True)
@@ -72,6 +69,18 @@ class GraphKey:
         }
 
 
+def _checksum(data: bytes | memoryview) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _arrays_of(snapshot: GraphSnapshot) -> dict[str, npt.NDArray[np.generic]]:
+    return {
+        **snapshot.arrays,
+        "rowids": snapshot.rowids,
+        "dead_vectors": snapshot.dead_vectors,
+    }
+
+
 class IndexFiles:
     """The ``indexes`` directory of one persistent store."""
 
@@ -82,37 +91,74 @@ class IndexFiles:
     def _commit_record(self, collection_id: str) -> Path:
         return self.directory / f"{collection_id}.json"
 
-    def _data_files(self, collection_id: str, token: str) -> tuple[Path, Path]:
-        stem = f"{collection_id}.{token}"
-        return self.directory / f"{stem}.faiss", self.directory / f"{stem}.rowids.npy"
+    def _data_file(self, collection_id: str, token: str) -> Path:
+        return self.directory / f"{collection_id}.{token}.graph"
 
     # -- save -------------------------------------------------------------------------------
-    def save(
-        self, collection_id: str, key: GraphKey, graph: faiss.IndexHNSWFlat, rowids: RowIds
-    ) -> None:
-        """Write a new generation for ``collection_id`` and make it the referenced one."""
+    def write_data(self, collection_id: str, snapshot: GraphSnapshot) -> tuple[str, dict[str, Any]]:
+        """Write a new generation's data file (not yet referenced); returns its token and
+        manifest for :meth:`commit`. Slow for big graphs: call it without holding locks."""
         token = secrets.token_hex(8)
-        graph_path, rowids_path = self._data_files(collection_id, token)
-        self._write_atomic(graph_path, lambda tmp: faiss.write_index(graph, str(tmp)))
-        self._write_atomic(rowids_path, lambda tmp: np.save(tmp, rowids, allow_pickle=False))
+        manifest: dict[str, Any] = {}
+
+        def write(handle: BinaryIO) -> None:
+            offset = 0
+            for name, array in _arrays_of(snapshot).items():
+                data = np.ascontiguousarray(array).reshape(-1).view(np.uint8).data
+                pad = -offset % _ALIGN
+                handle.write(b"\0" * pad)
+                offset += pad
+                handle.write(data)
+                manifest[name] = {
+                    "dtype": array.dtype.str,
+                    "shape": list(array.shape),
+                    "offset": offset,
+                    "nbytes": len(data),
+                    "blake2b": _checksum(data),
+                }
+                offset += len(data)
+
+        self._write_atomic(self._data_file(collection_id, token), write)
+        return token, manifest
+
+    def commit(
+        self,
+        collection_id: str,
+        key: GraphKey,
+        token: str,
+        manifest: dict[str, Any],
+        snapshot: GraphSnapshot,
+    ) -> None:
+        """Make the generation ``token`` the referenced one and remove older ones."""
+        calibration = snapshot.calibration
         header = key.header() | {
             "token": token,
-            "positions": len(rowids),
-            "graph_bytes": graph_path.stat().st_size,
-            "rowids_bytes": rowids_path.stat().st_size,
+            "arrays": manifest,
+            "entry_point": snapshot.entry_point,
+            "max_level": snapshot.max_level,
+            "calibration": None if calibration is None else calibration.__dict__,
         }
-        encoded = json.dumps(header, sort_keys=True).encode()
-        self._write_atomic(self._commit_record(collection_id), lambda tmp: tmp.write_bytes(encoded))
+        body = json.dumps(header, sort_keys=True)
+        encoded = json.dumps({"header": header, "blake2b": _checksum(body.encode())}).encode()
+        self._write_atomic(self._commit_record(collection_id), lambda handle: handle.write(encoded))
         _fsync_directory(self.directory)
         self._remove_unreferenced(collection_id, keep=token)
 
-    def _write_atomic(self, target: Path, write: Callable[[Path], object]) -> None:
+    def discard(self, collection_id: str, token: str) -> None:
+        """Remove a data file that was written but will not be committed."""
+        self._data_file(collection_id, token).unlink(missing_ok=True)
+
+    def save(self, collection_id: str, key: GraphKey, snapshot: GraphSnapshot) -> None:
+        token, manifest = self.write_data(collection_id, snapshot)
+        self.commit(collection_id, key, token, manifest, snapshot)
+
+    def _write_atomic(self, target: Path, write: Callable[[BinaryIO], object]) -> None:
         fd, name = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=target.suffix)
-        os.close(fd)
         tmp = Path(name)
         try:
-            write(tmp)
-            with open(tmp, "rb+") as handle:
+            with os.fdopen(fd, "wb") as handle:
+                write(handle)
+                handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, target)
         except BaseException:
@@ -120,45 +166,48 @@ class IndexFiles:
             raise
 
     # -- load -------------------------------------------------------------------------------
-    def load(self, collection_id: str, key: GraphKey) -> SavedGraph | None:
-        """The saved graph if it matches ``key`` exactly; otherwise None, and why at INFO."""
+    def load(
+        self, collection_id: str, keys: Sequence[GraphKey]
+    ) -> tuple[GraphSnapshot, GraphKey] | None:
+        """The saved graph and the key it matches exactly, if one does and it verifies;
+        otherwise None, and why: at INFO when it is merely stale, at WARNING when damaged."""
         record = self._commit_record(collection_id)
         if not record.exists():
             return None
         try:
-            header = json.loads(record.read_bytes())
-            expected = key.header()
-            mismatch = [k for k, v in expected.items() if header.get(k) != v]
-            if mismatch:
-                details = ", ".join(
-                    f"{k}={header.get(k)!r} (want {expected[k]!r})" for k in mismatch
-                )
-                log.info("index file of %s is stale or incompatible: %s", collection_id, details)
-                return None
-            graph_path, rowids_path = self._data_files(collection_id, str(header["token"]))
-            for path, size in (
-                (graph_path, header["graph_bytes"]),
-                (rowids_path, header["rowids_bytes"]),
-            ):
-                if not path.exists() or path.stat().st_size != size:
-                    log.info("index file %s is missing or truncated; rebuilding", path.name)
-                    return None
-            graph = faiss.read_index(str(graph_path))  # returned already downcast
-            rowids = np.load(rowids_path, allow_pickle=False)
-        except Exception as exc:  # a damaged cache file must never fail a query
-            log.info("index file of %s is unreadable (%s); rebuilding", collection_id, exc)
+            outer = json.loads(record.read_bytes())
+            header = outer["header"]
+            if _checksum(json.dumps(header, sort_keys=True).encode()) != outer["blake2b"]:
+                raise ValueError("commit record checksum mismatch")
+        except Exception as exc:  # noqa: BLE001 - any damage means "rebuild"
+            log.warning("index record of %s is damaged (%s); rebuilding", collection_id, exc)
             return None
-        if (
-            not isinstance(graph, faiss.IndexHNSWFlat)
-            or graph.d != key.dimension
-            or rowids.dtype != np.int64
-            or rowids.ndim != 1
-            or graph.ntotal != len(rowids)
-            or len(rowids) != header["positions"]
-        ):
-            log.info("index file of %s does not match its header; rebuilding", collection_id)
+        key = next((k for k in keys if _matches(header, k)), None)
+        if key is None:
+            expected = keys[0].header()
+            details = ", ".join(
+                f"{k}={header.get(k)!r} (want {v!r})"
+                for k, v in expected.items()
+                if header.get(k) != v
+            )
+            log.info("index file of %s is stale or incompatible: %s", collection_id, details)
             return None
-        return SavedGraph(graph, rowids)
+        path = self._data_file(collection_id, str(header["token"]))
+        try:
+            arrays = _read_arrays(path, header["arrays"])
+            calibration = header.get("calibration")
+            snapshot = GraphSnapshot(
+                arrays={k: arrays[k] for k in ("levels", "offsets", "neighbors")},
+                entry_point=int(header["entry_point"]),
+                max_level=int(header["max_level"]),
+                rowids=arrays["rowids"].astype(np.int64, copy=False),
+                dead_vectors=arrays["dead_vectors"].astype(np.float32, copy=False),
+                calibration=None if calibration is None else Calibration(**calibration),
+            )
+            return snapshot, key
+        except Exception as exc:  # noqa: BLE001 - a damaged cache must never fail a query
+            log.warning("index file %s is damaged (%s); rebuilding", path.name, exc)
+            return None
 
     # -- removal ----------------------------------------------------------------------------
     def remove(self, collection_id: str) -> None:
@@ -216,6 +265,29 @@ class IndexFiles:
             parts = path.name.split(".")
             if parts[-1] != "json" and (keep is None or parts[1] != keep):
                 path.unlink(missing_ok=True)
+
+
+def _matches(header: dict[str, Any], key: GraphKey) -> bool:
+    return all(header.get(k) == v for k, v in key.header().items())
+
+
+def _read_arrays(path: Path, manifest: dict[str, Any]) -> dict[str, npt.NDArray[np.generic]]:
+    """Every array of a data file, each checked against its manifest entry and checksum."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    arrays: dict[str, npt.NDArray[np.generic]] = {}
+    for name in ("levels", "offsets", "neighbors", "rowids", "dead_vectors"):
+        entry = manifest[name]
+        start, size = int(entry["offset"]), int(entry["nbytes"])
+        chunk = memoryview(data)[start : start + size]
+        if len(chunk) != size:
+            raise ValueError(f"{name} is truncated")
+        if _checksum(chunk) != entry["blake2b"]:
+            raise ValueError(f"{name} checksum mismatch")
+        dtype = np.dtype(entry["dtype"])
+        array = np.frombuffer(chunk, dtype=dtype).reshape(entry["shape"])
+        arrays[name] = array
+    return arrays
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -141,3 +141,28 @@ def all_vectors(
     ).fetchall()
     rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     return rowids, decode_vectors([r[1] for r in rows], dimension)
+
+
+def vectors_page(
+    conn: sqlite3.Connection, collection_seq: int, dimension: int, after_rowid: int, limit: int
+) -> tuple[np.ndarray[Any, np.dtype[np.int64]], Vectors]:
+    """Up to ``limit`` stored embeddings with rowid above ``after_rowid``, in rowid order: the
+    vector index loads a collection page by page, so the database lock is never held long.
+
+    The unary ``+`` keeps SQLite on a rowid range scan: through the collection's id index it
+    would sort the whole collection again for every page."""
+    rows = conn.execute(
+        "SELECT rowid, embedding FROM records WHERE +collection_seq = ? AND rowid > ? "
+        "AND embedding IS NOT NULL ORDER BY rowid LIMIT ?",
+        (collection_seq, after_rowid, limit),
+    ).fetchall()
+    rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    return rowids, decode_vectors([r[1] for r in rows], dimension)
+
+
+def count_records(conn: sqlite3.Connection, collection_seq: int) -> int:
+    """How many records the collection holds (from its index alone: no row is read)."""
+    found = conn.execute(
+        "SELECT COUNT(*) FROM records WHERE collection_seq = ?", (collection_seq,)
+    ).fetchone()
+    return int(found[0])

@@ -1,11 +1,12 @@
 """``Store``: the in-process implementation of :class:`~chroma_grpc.store.api.StoreAPI`.
 
 SQLite holds everything (see ``_sqlite``); a FAISS-backed :class:`VectorIndex` per collection
-is built from it on the first query and kept in step after each committed write. A persistent
-store also saves HNSW graphs under ``<path>/indexes`` (see ``_index_files``) after a build and
-at :meth:`Store.close`, and adopts a saved graph on the first query only when it matches SQLite.
-Saving is not tied to write volume: a save rewrites the whole graph, so doing it every N writes
-would make bulk loads pay for it repeatedly, and after a crash the graph is rebuilt, correctly.
+is loaded from it when the collection is first used and kept in step after each committed
+write. Graph builds, compaction, calibration and saving run on the :class:`IndexMaintainer`'s
+background thread (see ``_maintenance``): a query is answered at once, exactly for whatever the
+graph does not cover yet. A persistent store saves graphs under ``<path>/indexes`` (see
+``_index_files``) once a collection is quiet and at :meth:`Store.close`, and adopts a saved graph
+on load only when it verifies and matches SQLite.
 
 Opening a persistent store takes the data folder for this process alone and refuses a damaged
 or missing database (see ``_data_folder`` and ``_sqlite``); saved index files the database does
@@ -19,8 +20,8 @@ and values and every filter operand; nothing is truncated at a NUL character.
 Locking, outermost first (always in this order, so there is no cycle):
 
 * ``_catalog_lock`` serialises collection create / modify / delete / reset;
-* a per-collection :class:`RWLock`: writes and index maintenance exclusive, searches shared;
-* ``_save_mutex`` serialises saving graphs to disk (under a shared collection lock);
+* a per-collection :class:`RWLock` (in its ``IndexSlot``): writes exclusive, searches shared;
+  background work takes it only for short steps, never for a whole build or save;
 * ``Database.lock`` around each SQLite transaction or read sequence.
 """
 
@@ -39,12 +40,12 @@ from chroma_grpc.store._catalog import CollectionRow
 from chroma_grpc.store._data_folder import DataFolder
 from chroma_grpc.store._embedding import embed_texts
 from chroma_grpc.store._failures import FailureContext, translating_failures
-from chroma_grpc.store._index_files import GraphKey, IndexFiles
-from chroma_grpc.store._locks import RWLock
-from chroma_grpc.store._query import empty_result, prepare_index, search
+from chroma_grpc.store._index_files import IndexFiles
+from chroma_grpc.store._maintenance import IndexMaintainer, IndexSlot
+from chroma_grpc.store._query import empty_result, search
 from chroma_grpc.store._sqlite import DB_FILENAME, Database
-from chroma_grpc.store._vector_index import EXACT_SEARCH_THRESHOLD, VectorIndex
-from chroma_grpc.store._writes import OpKind, WriteOp, append_and_apply
+from chroma_grpc.store._vector_index import EXACT_SEARCH_THRESHOLD, HnswParams, VectorIndex
+from chroma_grpc.store._writes import IndexDelta, OpKind, WriteOp, append_and_apply
 from chroma_grpc.store.errors import (
     CollectionNotFoundError,
     FailedPreconditionError,
@@ -108,8 +109,8 @@ log = logging.getLogger(__name__)
 class Store:
     """Collections of records in one SQLite file (``path``) or in memory (``path=None``).
 
-    ``exact_search_threshold`` is how many live vectors a collection may hold before queries
-    use HNSW instead of exact search; tests lower it to exercise the graph on small data.
+    ``exact_search_threshold`` is how many live vectors a collection may hold before a graph is
+    built for it in the background; tests lower it to exercise the graph on small data.
     ``embedder``, when given, embeds documents sent without vectors and query texts.
 
     Opening ``path`` raises FolderInUseError if another store (in any process) has it open,
@@ -140,10 +141,6 @@ class Store:
         self._allow_reset = allow_reset
         self._exact_threshold = exact_search_threshold
         self._catalog_lock = threading.RLock()
-        self._locks: dict[str, RWLock] = {}
-        self._locks_mutex = threading.Lock()
-        self._indexes: dict[str, VectorIndex] = {}
-        self._save_mutex = threading.Lock()
         self._files: IndexFiles | None = None
         self._closed = False
         if self._db.directory is not None:
@@ -152,8 +149,11 @@ class Store:
                 with self._db.reading() as conn:
                     self._files.set_aside_unknown(_catalog.all_ids(conn))
             except BaseException:
-                self.close()
+                self._db.close()
+                if self._folder is not None:
+                    self._folder.release()
                 raise
+        self._maintainer = IndexMaintainer(self._db, self._files, exact_search_threshold)
 
     @property
     def limits(self) -> StoreLimits:
@@ -172,16 +172,19 @@ class Store:
         return time.time_ns()
 
     def close(self) -> None:
+        """Stop background index work, save changed graphs, close the database."""
         with self._catalog_lock:
             if not self._closed:
-                for collection_id in list(self._indexes):
-                    with self._lock_for(collection_id).read():
-                        self._persist(collection_id)
+                self._maintainer.close()
                 self._closed = True
-                self._indexes.clear()
                 self._db.close()
                 if self._folder is not None:
                     self._folder.release()
+
+    def wait_until_indexed(self, timeout: float | None = None) -> bool:
+        """Block until no background index work is pending (graphs built, caught up and
+        calibrated); False on timeout. Queries never need this: benchmarks and tests do."""
+        return self._maintainer.wait_idle(timeout)
 
     def reset(self) -> None:
         self._check_open()
@@ -190,47 +193,44 @@ class Store:
         with self._catalog_lock, ExitStack() as stack:
             with self._db.reading() as conn:
                 ids = _catalog.all_ids(conn)
-            for cid in ids:
-                stack.enter_context(self._lock_for(cid).write())
+            for cid in ids:  # each waits for one background step at most, never a build
+                stack.enter_context(self._maintainer.slot(cid).lock.write())
             self._db.wipe()
-            self._indexes.clear()
+            self._maintainer.forget_all(ids)
             if self._files is not None:
                 self._files.remove_all_except(())
 
     # -- helpers -------------------------------------------------------------------------------
-    def _persist(self, collection_id: str) -> None:
-        """Save the collection's graph if it changed since the last save (or drop a file that no
-        longer applies). The caller holds the collection lock, shared is enough: writers are
-        kept out, readers are not. A failure is logged only: the file is a cache."""
-        index = self._indexes.get(collection_id)
-        if self._files is None or index is None:
-            return
-        with self._save_mutex:
-            if not index.dirty:
-                return
-            try:
-                snapshot = index.graph_snapshot()
-                if snapshot is None:
-                    self._files.remove(collection_id)
-                else:
-                    with self._db.reading() as conn:
-                        row = _catalog.by_id(conn, collection_id)
-                        seq = None if row is None else _catalog.applied_seq(conn, row.seq)
-                    if seq is None:
-                        return
-                    key = GraphKey(seq, index.dimension, index.space, index.params)
-                    self._files.save(collection_id, key, *snapshot)
-                index.dirty = False
-            except (OSError, RuntimeError) as exc:
-                log.warning("could not save the index of %s: %s", collection_id, exc)
-
     def _check_open(self) -> None:
         if self._closed:
             raise FailedPreconditionError("The store is closed")
 
-    def _lock_for(self, collection_id: str) -> RWLock:
-        with self._locks_mutex:
-            return self._locks.setdefault(collection_id, RWLock())
+    def _slot(self, collection_id: str) -> IndexSlot:
+        """The collection's slot (an unknown id gets one, which ``_require_locked`` drops)."""
+        return self._maintainer.slot(collection_id)
+
+    def _require_locked(self, collection_id: str) -> CollectionRow:
+        """``_require`` under the slot's lock; an unknown or deleted collection loses its slot,
+        so bad ids leave nothing behind."""
+        try:
+            return self._require(collection_id)
+        except InvalidCollectionException:
+            self._maintainer.discard(collection_id)
+            raise
+
+    def _index_of(self, collection_id: str) -> VectorIndex | None:
+        """The collection's in-memory index, if loaded (diagnostics and tests)."""
+        slot = self._maintainer.find(collection_id)
+        return None if slot is None else slot.index
+
+    def _drop_index(self, collection_id: str, row: CollectionRow, metadata: Metadata) -> None:
+        """Forget the in-memory index if the new metadata changes its HNSW parameters; it is
+        reloaded (and rebuilt) on next use. Call outside any transaction."""
+        if HnswParams.from_metadata(row.info.metadata) == HnswParams.from_metadata(metadata):
+            return
+        slot = self._slot(collection_id)
+        with slot.lock.write():
+            slot.index = None
 
     def _require(self, collection_id: str) -> CollectionRow:
         """The collection a record call names, or InvalidCollectionException (Chroma's text)."""
@@ -286,19 +286,21 @@ class Store:
         validate_collection_name(name)
         if checked is not None:
             check_collection_metadata_values(checked)
-        with self._catalog_lock, self._db.atomic() as conn:
-            _catalog.require_scope(conn, tenant, database)
-            existing = _catalog.by_name(conn, tenant, database, name)
-            if existing is None:
-                return _catalog.insert(conn, tenant, database, name, checked).info, True
-            if not get_or_create:
-                raise unique_collection_error(name)
-            if checked is None:
-                return existing.info, False
-            if checked.get("hnsw:space", existing.space) != existing.space:
-                raise InvalidArgumentError(CHANGE_SPACE_MESSAGE, field="metadata")
-            self._indexes.pop(existing.id, None)  # HNSW parameters may have changed
-            return _catalog.update(conn, existing, None, checked).info, False
+        with self._catalog_lock:
+            with self._db.atomic() as conn:
+                _catalog.require_scope(conn, tenant, database)
+                existing = _catalog.by_name(conn, tenant, database, name)
+                if existing is None:
+                    return _catalog.insert(conn, tenant, database, name, checked).info, True
+                if not get_or_create:
+                    raise unique_collection_error(name)
+                if checked is None:
+                    return existing.info, False
+                if checked.get("hnsw:space", existing.space) != existing.space:
+                    raise InvalidArgumentError(CHANGE_SPACE_MESSAGE, field="metadata")
+                updated = _catalog.update(conn, existing, None, checked)
+            self._drop_index(existing.id, existing, checked)  # HNSW parameters may have changed
+            return updated.info, False
 
     def get_collection(
         self,
@@ -363,12 +365,12 @@ class Store:
             check_collection_metadata_values(checked)
             if "hnsw:space" in checked:
                 raise InvalidArgumentError(CHANGE_SPACE_MESSAGE, field="metadata")
-        with self._catalog_lock, self._lock_for(collection_id).write():
+        with self._catalog_lock:
             row = self._require(collection_id)
             with self._db.atomic() as conn:
                 updated = _catalog.update(conn, row, name, checked)
             if checked is not None:
-                self._indexes.pop(collection_id, None)
+                self._drop_index(collection_id, row, checked)
             return updated.info
 
     def delete_collection(
@@ -383,14 +385,11 @@ class Store:
                 row = _catalog.by_name(conn, tenant, database, name)
             if row is None:
                 raise CollectionNotFoundError(collection_not_found_message(name), field="name")
-            with self._lock_for(row.id).write():
+            # Waits for one background step at most: a build in progress is abandoned.
+            with self._slot(row.id).lock.write():
                 with self._db.atomic() as conn:
                     _catalog.delete(conn, row)
-                self._indexes.pop(row.id, None)
-                if self._files is not None:
-                    self._files.remove(row.id)
-            with self._locks_mutex:
-                self._locks.pop(row.id, None)
+                self._maintainer.forget(row.id)
         self._db.reclaim()
 
     # -- writes --------------------------------------------------------------------------------
@@ -427,18 +426,28 @@ class Store:
         self._commit(op)
 
     def _commit(self, op: WriteOp) -> None:
-        with self._lock_for(op.collection_id).write():
-            self._require(op.collection_id)
+        self._check_open()
+        slot = self._slot(op.collection_id)
+        with slot.lock.write():
+            self._require_locked(op.collection_id)
             with self._db.atomic() as conn:
                 delta = append_and_apply(conn, op)
-            index = self._indexes.get(op.collection_id)
-            if index is not None:
-                try:
-                    index.apply(delta.removed, delta.added, delta.vectors)
-                except Exception:
-                    # The write is durable; a confused index is dropped and rebuilt from SQLite.
-                    self._indexes.pop(op.collection_id, None)
-                    raise
+            self._apply_delta(slot, op.collection_id, delta)
+
+    def _apply_delta(self, slot: IndexSlot, collection_id: str, delta: IndexDelta) -> None:
+        """Bring the index in step with a committed write (the caller holds the slot's
+        exclusive lock); an index not loaded yet is loaded, so it stays current from now on."""
+        index = slot.index
+        if index is None:
+            self._maintainer.load(slot, self._require(collection_id))
+            return
+        try:
+            index.apply(delta.removed, delta.added, delta.vectors)
+        except Exception:
+            # The write is durable; a confused index is dropped and reloaded from SQLite.
+            slot.index = None
+            raise
+        self._maintainer.notify(collection_id)
 
     def delete(
         self,
@@ -457,8 +466,9 @@ class Store:
         )
         if lookup is None and not where and not where_document:
             raise InvalidArgumentError(DELETE_NO_CRITERIA_MESSAGE)
-        with self._lock_for(collection_id).write():
-            row = self._require(collection_id)
+        slot = self._slot(collection_id)
+        with slot.lock.write():
+            row = self._require_locked(collection_id)
             with self._db.atomic() as conn:
                 matched = _reads.select(
                     conn, row.seq, ids=lookup, where=where, where_document=where_document
@@ -466,9 +476,7 @@ class Store:
                 if not matched:
                     return 0
                 delta = append_and_apply(conn, WriteOp("delete", collection_id, matched))
-            index = self._indexes.get(collection_id)
-            if index is not None:
-                index.apply(delta.removed, delta.added, None)
+            self._apply_delta(slot, collection_id, delta)
         self._db.reclaim()
         return len(matched)
 
@@ -563,10 +571,10 @@ class Store:
             queries = embed_texts(texts, self._embedder, field="query_texts")
         assert queries is not None  # exactly one of the two inputs
         check_embeddings_values(queries, self._limits, field="query_embeddings")
-        lock = self._lock_for(collection_id)
+        slot = self._slot(collection_id)
         while True:
-            with lock.read():
-                row = self._require(collection_id)
+            with slot.lock.read():
+                row = self._require_locked(collection_id)
                 if row.dimension is None:  # never had an embedding: any dimension, no results
                     return [empty_result(columns) for _ in range(len(queries))]
                 if queries.shape[1] != row.dimension:
@@ -575,19 +583,8 @@ class Store:
                         f"dimensionality {row.dimension}",
                         field="query_embeddings",
                     )
-                index = self._indexes.get(collection_id)
-                if index is not None and not index.needs_maintenance():
+                index = slot.index
+                if index is not None:
                     return search(self._db, row, index, queries, k, where, where_document, columns)
-            with lock.write():  # load / compact / build while no search runs
-                row = self._require(collection_id)
-                index, built = prepare_index(
-                    self._db,
-                    row,
-                    self._indexes.get(collection_id),
-                    self._exact_threshold,
-                    self._files,
-                )
-                self._indexes[collection_id] = index
-            if built:  # persist under the shared lock: searches go on meanwhile
-                with lock.read():
-                    self._persist(collection_id)
+            with slot.lock.write():  # first use since open: read the vectors in
+                self._maintainer.load(slot, self._require_locked(collection_id))

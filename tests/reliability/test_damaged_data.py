@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import shutil
 import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -27,10 +28,14 @@ from .conftest import http_client, run_cli
 @pytest.fixture(scope="module")
 def written(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder written by a real server: 12,000 records (several MB), past the exact-search
-    threshold, so a graph was built and saved under indexes/. Tests work on copies."""
+    threshold, so a graph was built and saved under indexes/ (at the latest when the server
+    stopped). Tests work on copies."""
     data = tmp_path_factory.mktemp("written") / "data"
     with start_server_process(data) as server:
-        collection = http_client(server).create_collection("filled", embedding_function=None)
+        # A set search_ef makes the store keep a graph even where a scan would be as fast.
+        collection = http_client(server).create_collection(
+            "filled", metadata={"hnsw:search_ef": 100}, embedding_function=None
+        )
         rng = np.random.default_rng(1)
         for start in range(0, 12_000, 4000):
             ids = [f"r{i:06d}" for i in range(start, start + 4000)]
@@ -40,6 +45,11 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 documents=[f"document {i} " * 8 for i in ids],
             )
         collection.query(query_embeddings=[[0.5] * 16], n_results=3)
+        # The graph is built in the background and saved once the collection is quiet.
+        deadline = time.monotonic() + 120
+        while not list((data / "indexes").glob("*.graph")):
+            assert time.monotonic() < deadline, "the server never saved the graph"
+            time.sleep(0.2)
     return data
 
 
@@ -69,7 +79,7 @@ def test_an_emptied_database_beside_saved_graphs_is_damage_not_a_fresh_start(
     data: Path, damage: str
 ) -> None:
     saved = sorted(p.name for p in (data / "indexes").iterdir())
-    assert any(name.endswith(".faiss") for name in saved)
+    assert any(name.endswith(".graph") for name in saved)
     database = data / "chroma.sqlite3"
     if damage == "zero-length":
         database.write_bytes(b"")

@@ -83,6 +83,6 @@ def test_concurrent_readers_and_writers(tmp_path: Path) -> None:
     all_ids = s.get(info.id).ids
     assert not [i for i in all_ids if i.startswith("w") and int(i.rsplit("-", 1)[1]) in (2, 3)]
     # The live index agrees with SQLite after the storm.
-    index = s._indexes[info.id]
-    assert index.live == s.count(info.id) == len(all_ids)
+    index = s._index_of(info.id)
+    assert index is not None and index.live == s.count(info.id) == len(all_ids)
     s.close()

@@ -1,4 +1,5 @@
-"""Saved HNSW graphs: reused on reopen when they match SQLite, rejected (and rebuilt) otherwise."""
+"""Saved HNSW graphs: reused on reopen when they match SQLite and verify, rejected (and rebuilt)
+otherwise."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chroma_grpc.store import RecordBatch, Store
+from chroma_grpc.store import RecordBatch, Store, _maintenance
 from chroma_grpc.store._vector_index import VectorIndex
 from chroma_grpc.store.types import QueryResult, Vectors
 
@@ -20,17 +21,28 @@ def _vectors(n: int, seed: int) -> Vectors:
     return np.random.default_rng(seed).standard_normal((n, DIM)).astype(np.float32)
 
 
+@pytest.fixture(autouse=True)
+def _save_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Save as soon as a collection's background work is done, not after a quiet second."""
+    monkeypatch.setattr(_maintenance, "SAVE_DELAY_SECONDS", 0.0)
+
+
 def _open(path: Path | None) -> Store:
     return Store(path, exact_search_threshold=THRESHOLD, allow_reset=True)
 
 
 def _fill(s: Store, name: str = "big", n: int = 400, space: str = "l2") -> str:
-    info, _ = s.create_collection(name, {"hnsw:space": space})
+    # A set search_ef makes queries use the graph even where a scan would be as fast.
+    info, _ = s.create_collection(name, {"hnsw:space": space, "hnsw:search_ef": 100})
     s.add(info.id, RecordBatch(ids=[f"r{i}" for i in range(n)], embeddings=_vectors(n, 1)))
     return info.id
 
 
 def _query(s: Store, cid: str) -> list[QueryResult]:
+    """Query (loading the index), then let the background work (build, save) finish."""
+    assert s.wait_until_indexed(timeout=60)
+    s.query(cid, _vectors(1, 98), n_results=1)
+    assert s.wait_until_indexed(timeout=60)
     return s.query(cid, _vectors(5, 99), n_results=8)
 
 
@@ -41,7 +53,9 @@ def _same(a: list[QueryResult], b: list[QueryResult]) -> None:
 
 
 def _source(s: Store, cid: str) -> str | None:
-    return s._indexes[cid].graph_source
+    index = s._index_of(cid)
+    assert index is not None
+    return index.graph_source
 
 
 def _files(path: Path, cid: str) -> list[Path]:
@@ -55,7 +69,7 @@ def test_reopen_uses_saved_graph(tmp_path: Path, space: str) -> None:
     s.delete(cid, ids=["r3", "r7"])
     before = _query(s, cid)
     assert _source(s, cid) == "built"
-    assert len(_files(tmp_path, cid)) == 3  # commit record, graph, rowids
+    assert len(_files(tmp_path, cid)) == 2  # commit record, graph data
     s.close()
 
     builds = VectorIndex.graph_builds
@@ -84,7 +98,7 @@ def test_writes_after_reopen_are_saved_at_close(tmp_path: Path) -> None:
     third = _open(tmp_path)
     _same(_query(third, cid), expected)
     assert _source(third, cid) == "file" and VectorIndex.graph_builds == builds
-    assert len(_files(tmp_path, cid)) == 3  # the previous generation was removed
+    assert len(_files(tmp_path, cid)) == 2  # the previous generation was removed
     third.close()
 
 
@@ -117,13 +131,13 @@ def test_damaged_file_is_rejected(tmp_path: Path, damage: str) -> None:
     cid = _fill(s)
     expected = _query(s, cid)
     s.close()
-    graph = next(p for p in _files(tmp_path, cid) if p.suffix == ".faiss")
+    graph = next(p for p in _files(tmp_path, cid) if p.suffix == ".graph")
     if damage == "truncate":
         with open(graph, "r+b") as handle:
             handle.truncate(graph.stat().st_size // 2)
-    elif damage == "scribble":  # same size, stored vectors (the file's tail) changed
+    elif damage == "scribble":  # same size, links (the file's head) changed
         data = bytearray(graph.read_bytes())
-        data[-4096:] = b"\x3f" * 4096
+        data[:4096] = b"\x3f" * 4096
         graph.write_bytes(bytes(data))
     else:
         (tmp_path / "indexes" / f"{cid}.json").write_text("{not json")
@@ -154,7 +168,8 @@ def test_exact_mode_and_memory_stores_write_nothing(
     s = _open(tmp_path / "db")
     cid = _fill(s, n=THRESHOLD)  # at the threshold: exact search, no graph
     _query(s, cid)
-    assert not s._indexes[cid].uses_hnsw
+    index = s._index_of(cid)
+    assert index is not None and not index.has_graph
     s.close()
     assert list((tmp_path / "db" / "indexes").iterdir()) == []
 
@@ -162,7 +177,8 @@ def test_exact_mode_and_memory_stores_write_nothing(
     memory = _open(None)
     big = _fill(memory)
     _query(memory, big)
-    assert memory._indexes[big].uses_hnsw
+    index = memory._index_of(big)
+    assert index is not None and index.has_graph
     memory.close()
     assert sorted(p.name for p in (tmp_path / "db").iterdir())[0] == "chroma.sqlite3"
     assert list((tmp_path / "db" / "indexes").iterdir()) == []
@@ -175,6 +191,8 @@ def test_graph_dropped_below_threshold_removes_its_file(tmp_path: Path) -> None:
     assert _files(tmp_path, cid)
     s.delete(cid, ids=[f"r{i}" for i in range(90)])
     _query(s, cid)
-    assert not s._indexes[cid].uses_hnsw
+    index = s._index_of(cid)
+    assert index is not None and not index.has_graph
+    assert not _files(tmp_path, cid)
     s.close()
     assert not _files(tmp_path, cid)

@@ -182,11 +182,13 @@ def test_a_file_that_is_not_a_database_refuses_to_open(tmp_path: Path) -> None:
 
 def test_zero_length_or_missing_database_beside_index_files_is_damage(tmp_path: Path) -> None:
     s = Store(tmp_path, exact_search_threshold=10)
-    info, _ = s.create_collection("graph")
+    # A set search_ef makes the store use a graph even where a scan would be as fast.
+    info, _ = s.create_collection("graph", {"hnsw:search_ef": 100})
     x = np.random.default_rng(1).standard_normal((50, 8)).astype(np.float32)
     s.add(info.id, RecordBatch(ids=[f"g{i}" for i in range(50)], embeddings=x))
-    s.query(info.id, x[:1])  # builds and saves the HNSW graph
-    s.close()
+    s.query(info.id, x[:1])  # loads the index; the graph is built in the background
+    assert s.wait_until_indexed(timeout=60)
+    s.close()  # saves the graph
     saved = sorted(p.name for p in (tmp_path / "indexes").iterdir())
     assert saved, "the graph should have been saved"
     database = tmp_path / "chroma.sqlite3"

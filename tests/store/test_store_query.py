@@ -85,13 +85,14 @@ def _brute(space: str, current: dict[str, np.ndarray], q: np.ndarray, k: int) ->
 @pytest.mark.parametrize("space", ["l2", "cosine", "ip"])
 def test_hnsw_never_returns_stale_vectors(tmp_path: Path, space: str) -> None:
     s = _store(tmp_path, threshold=200)
-    info, _ = s.create_collection("fresh", {"hnsw:space": space})
+    info, _ = s.create_collection("fresh", {"hnsw:space": space, "hnsw:search_ef": 64})
     x = _data(600, 8)
     ids = [f"id{i:04d}" for i in range(600)]
     current = dict(zip(ids, x, strict=True))
     s.add(info.id, RecordBatch(ids=ids, embeddings=x))
-    s.query(info.id, x[:1])  # builds the graph
-    assert s._indexes[info.id].uses_hnsw
+    assert s.wait_until_indexed(timeout=60)  # the graph is built in the background
+    index = s._index_of(info.id)
+    assert index is not None and index.uses_hnsw
     # Move id0000 far away and put id0001 exactly where id0000 was; delete id0002.
     far = (-50.0 * x[:1]).astype(np.float32)
     s.update(info.id, RecordBatch(ids=["id0000", "id0001"], embeddings=np.vstack([far, x[:1]])))
@@ -109,7 +110,7 @@ def test_hnsw_never_returns_stale_vectors(tmp_path: Path, space: str) -> None:
         current.pop(i, None)
     (hit,) = s.query(info.id, x[150:151], n_results=10)
     assert hit.ids == _brute(space, current, x[150], 10)
-    assert s._indexes[info.id].live == 299
+    assert index.live == 299
     s.close()
 
 
@@ -171,4 +172,6 @@ def test_search_ef_metadata_is_honoured() -> None:
         {"hnsw:M": 8, "hnsw:search_ef": 12, "hnsw:construction_ef": 40}
     )
     assert params == HnswParams(m=8, construction_ef=40, search_ef=12)
-    assert HnswParams.from_metadata(None).m == 32
+    assert HnswParams.from_metadata(None) == HnswParams(
+        m=16, construction_ef=100, search_ef=None, chosen=True
+    )

@@ -1,0 +1,161 @@
+"""Every FAISS call of the package: exact k-NN over float32 blocks and HNSW graphs.
+
+Thread counts are chosen per call, not process-wide: OpenMP's thread count is a per-thread
+setting, so each caller sets its own before a FAISS call. A single query never starts a
+parallel region (the work is too small to split, and idle OpenMP workers spin, burning the CPU
+a busy server needs); a batch of queries uses every core; background index work uses one thread
+so that a core is always left for serving. Nothing here calls numpy's BLAS, whose thread pool is
+process-wide and would oversubscribe the machine under concurrent queries.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal, cast
+
+import faiss
+import numpy as np
+import numpy.typing as npt
+
+Metric = Literal["l2", "ip"]
+Matrix = npt.NDArray[np.float32]
+Labels = npt.NDArray[np.int64]
+Bitmap = npt.NDArray[np.uint8]
+
+CORES = max(1, os.cpu_count() or 1)
+PARALLEL_MIN_QUERIES = 16
+# FAISS's HNSW arrays, in the order they are saved and restored.
+GRAPH_ARRAYS = ("levels", "offsets", "neighbors")
+
+
+def use_threads_for(n_queries: int) -> None:
+    """Set this thread's OpenMP width for a search of ``n_queries`` queries."""
+    faiss.omp_set_num_threads(CORES if n_queries >= PARALLEL_MIN_QUERIES else 1)
+
+
+def use_background_threads() -> None:
+    """Background index work runs on one core, leaving the others to serve requests."""
+    faiss.omp_set_num_threads(1)
+
+
+def _faiss_metric(metric: Metric) -> int:
+    return int(faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT)
+
+
+def _selector(bitmap: Bitmap | None, size: int) -> faiss.IDSelector | None:
+    return None if bitmap is None else faiss.IDSelectorBitmap(size, faiss.swig_ptr(bitmap))
+
+
+def exact_knn(
+    queries: Matrix, base: Matrix, k: int, metric: Metric, bitmap: Bitmap | None = None
+) -> tuple[Matrix, Labels]:
+    """Brute-force ``k`` nearest rows of ``base`` (C-contiguous) per query, restricted to the
+    rows whose bit is set in ``bitmap`` (little-endian bit order) if given.
+
+    Returns FAISS's scores (squared L2, or inner product) and row numbers, -1 where fewer than
+    ``k`` rows qualify. Missing rows have score +inf (l2) or -inf (ip).
+    """
+    nq, nb = len(queries), len(base)
+    distances = np.empty((nq, k), dtype=np.float32)
+    labels = np.empty((nq, k), dtype=np.int64)
+    if nb == 0 or k == 0:
+        labels.fill(-1)
+        distances.fill(np.inf if metric == "l2" else -np.inf)
+        return distances, labels
+    q = np.ascontiguousarray(queries, dtype=np.float32)
+    sel = _selector(bitmap, nb)
+    args = (faiss.swig_ptr(q), faiss.swig_ptr(base), base.shape[1], nq, nb, k)
+    outs = (faiss.swig_ptr(distances), faiss.swig_ptr(labels))
+    if metric == "l2":
+        faiss.knn_L2sqr(*args, *outs, None, sel)
+    else:
+        faiss.knn_inner_product(*args, *outs, sel)
+    return distances, labels
+
+
+def new_graph(dimension: int, m: int, construction_ef: int, metric: Metric) -> faiss.IndexHNSWFlat:
+    graph = faiss.IndexHNSWFlat(dimension, m, _faiss_metric(metric))
+    graph.hnsw.efConstruction = construction_ef
+    return graph
+
+
+def graph_add(graph: faiss.IndexHNSWFlat, vectors: Matrix) -> None:
+    """Insert rows at the next graph positions (the caller owns the graph exclusively)."""
+    graph.add(np.ascontiguousarray(vectors, dtype=np.float32))
+
+
+def graph_search(
+    graph: faiss.IndexHNSWFlat,
+    queries: Matrix,
+    k: int,
+    ef: int,
+    bitmap: Bitmap | None,
+) -> tuple[Matrix, Labels]:
+    """HNSW search with ``efSearch = ef``, admitting only positions set in ``bitmap``."""
+    params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
+    params.efSearch = max(ef, k)
+    selector = _selector(bitmap, int(graph.ntotal))
+    if selector is not None:
+        params.sel = selector
+    q = np.ascontiguousarray(queries, dtype=np.float32)
+    distances, labels = graph.search(q, k, params=params)
+    return distances, labels
+
+
+def graph_vectors(graph: faiss.IndexHNSWFlat) -> Matrix:
+    """A zero-copy view of the graph's stored vectors; valid until the graph next grows."""
+    n, d = int(graph.ntotal), int(graph.d)
+    if n == 0:
+        return np.zeros((0, d), dtype=np.float32)
+    flat = cast(faiss.IndexFlat, faiss.downcast_index(graph.storage))
+    view: Matrix = faiss.rev_swig_ptr(flat.get_xb(), n * d).reshape(n, d)
+    return view
+
+
+def graph_link_bytes(graph: faiss.IndexHNSWFlat) -> int:
+    """Bytes held by the graph's links and per-node bookkeeping (not its vectors)."""
+    sizes = {name: getattr(graph.hnsw, name).size() for name in GRAPH_ARRAYS}
+    return int(sizes["neighbors"] * 4 + sizes["offsets"] * 8 + sizes["levels"] * 4)
+
+
+def export_graph(graph: faiss.IndexHNSWFlat) -> tuple[dict[str, npt.NDArray[np.generic]], int, int]:
+    """Copies of the graph's link arrays, plus its entry point and top level."""
+    hnsw = graph.hnsw
+    arrays = {name: faiss.vector_to_array(getattr(hnsw, name)) for name in GRAPH_ARRAYS}
+    return arrays, int(hnsw.entry_point), int(hnsw.max_level)
+
+
+def import_graph(
+    dimension: int,
+    m: int,
+    construction_ef: int,
+    metric: Metric,
+    arrays: dict[str, npt.NDArray[np.generic]],
+    entry_point: int,
+    max_level: int,
+    vectors: Matrix,
+) -> faiss.IndexHNSWFlat:
+    """A graph from saved link arrays and its vectors (in position order), without a build."""
+    graph = new_graph(dimension, m, construction_ef, metric)
+    n = len(vectors)
+    expected = {"levels": (np.int32, n), "offsets": (np.uint64, n + 1)}
+    for name, (dtype, size) in expected.items():
+        array = arrays[name]
+        if array.dtype != dtype or array.shape != (size,):
+            raise ValueError(f"saved {name} has shape {array.shape} {array.dtype}, want {size}")
+    neighbors = arrays["neighbors"]
+    offsets = arrays["offsets"]
+    if neighbors.dtype != np.int32 or int(offsets[-1]) != len(neighbors) or n == 0:
+        raise ValueError("saved neighbors do not match their offsets")
+    if not (0 <= entry_point < n) or max_level != int(arrays["levels"].max()) - 1:
+        raise ValueError("saved entry point or top level is out of range")
+    if int(neighbors.max()) >= n or int(neighbors.min()) < -1:
+        raise ValueError("saved links point outside the graph")
+    graph.storage.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    hnsw = graph.hnsw
+    for name in GRAPH_ARRAYS:
+        faiss.copy_array_to_vector(np.ascontiguousarray(arrays[name]), getattr(hnsw, name))
+    hnsw.entry_point = entry_point
+    hnsw.max_level = max_level
+    graph.ntotal = n
+    return graph
