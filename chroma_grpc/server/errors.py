@@ -4,18 +4,20 @@ A :class:`ChromaError` becomes its own status with ErrorInfo details (see
 :mod:`chroma_grpc.wire.errors`); anything else is a bug, so it is logged with its traceback and
 the client gets INTERNAL with a generic message (no internals leak over the wire). Servicer
 methods opt in with ``@unary_errors`` or, for response streams, ``@stream_errors`` (which wraps
-the iterator, not just the call that creates it).
+the iterator, not just the call that creates it); ``async def`` methods (the write streams) with
+``@async_unary_errors``. :func:`status_for` decides the status for all of them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
-import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import NoReturn, TypeVar
+from dataclasses import dataclass
+from typing import Any, NoReturn, TypeVar
 
 import grpc
 
@@ -46,42 +48,104 @@ def check_alive(context: grpc.ServicerContext, before: str) -> None:
     raise RpcEnded(before)
 
 
-def wait_until_ended(context: grpc.ServicerContext, before: str, seconds: float) -> None:
-    """Raise :class:`RpcEnded` if the call turns out to be over within ``seconds``.
-
-    grpcio's sync server ends a request stream the same way whether the client half-closed it
-    or cancelled it (or its deadline passed), and ``is_active()`` can lag the cancel by a few
-    milliseconds. An error path that wants the real cause (to answer, log and count the status
-    the client saw) waits this briefly for it.
-    """
-    end = time.monotonic() + seconds
-    while True:
-        check_alive(context, before)
-        if time.monotonic() >= end:
-            return
-        time.sleep(0.005)
-
-
 def _ended(context: grpc.ServicerContext) -> bool:
     remaining = context.time_remaining()
     return not context.is_active() or (remaining is not None and remaining <= 0)
 
 
-def abort(error: Exception, context: grpc.ServicerContext) -> NoReturn:
-    """Abort the RPC with the status that matches ``error``."""
+@dataclass(frozen=True)
+class Status(grpc.Status):
+    """A final status: code, message and trailing metadata (ErrorInfo details ride there)."""
+
+    code: grpc.StatusCode
+    details: str
+    trailing_metadata: tuple[tuple[str, str | bytes], ...] = ()
+
+
+class Aborted(Exception):  # noqa: N818 - it is what happened, not an error of ours
+    """A servicer running on a worker thread aborted its RPC: the status to answer with.
+
+    Raised by the thread's stand-in context (``abort``, ``abort_with_status``); the event loop
+    sends the status.
+    """
+
+    def __init__(self, status: Status) -> None:
+        super().__init__(status.details)
+        self.status = status
+
+
+def chroma_status(error: ChromaError) -> Status:
+    """The error's own status, with its ErrorInfo (and BadRequest) details."""
+    status = to_status(error)
+    return Status(status.code, status.details, tuple(status.trailing_metadata or ()))
+
+
+def status_for(error: Exception, *, ended: bool, deadline_passed: bool) -> Status:
+    """The status that answers ``error``; ``ended``: the call is already over (cancelled, or
+    its deadline passed), so the status only reaches logs and metrics."""
     if isinstance(error, ChromaError):
-        context.abort_with_status(to_status(error))
-    if isinstance(error, RpcEnded) or (isinstance(error, grpc.RpcError) and _ended(context)):
-        # grpc has already answered the client; this status only reaches logs and metrics.
-        remaining = context.time_remaining()
-        if remaining is not None and remaining <= 0:
+        return chroma_status(error)
+    if isinstance(error, RpcEnded) or (isinstance(error, grpc.RpcError) and ended):
+        if deadline_passed:
             stage = str(error) if isinstance(error, RpcEnded) else "the request stream ended"
-            context.abort(
+            return Status(
                 grpc.StatusCode.DEADLINE_EXCEEDED, f"Deadline exceeded; stopped before {stage}"
             )
-        context.abort(grpc.StatusCode.CANCELLED, "Cancelled by the client")
+        return Status(grpc.StatusCode.CANCELLED, "Cancelled by the client")
     logger.error("Unexpected error while serving an RPC", exc_info=error)
-    context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
+    return Status(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
+
+
+def abort(error: Exception, context: grpc.ServicerContext) -> NoReturn:
+    """Abort the RPC with the status that matches ``error``."""
+    remaining = context.time_remaining()
+    deadline_passed = remaining is not None and remaining <= 0
+    context.abort_with_status(
+        status_for(error, ended=_ended(context), deadline_passed=deadline_passed)
+    )
+    raise AssertionError("abort_with_status returned")  # pragma: no cover - it raises
+
+
+async def abort_async(error: Exception, context: Any) -> NoReturn:
+    """:func:`abort` for a ``grpc.aio.ServicerContext``."""
+    remaining = context.time_remaining()
+    deadline_passed = remaining is not None and remaining <= 0
+    if isinstance(error, RpcEnded) or deadline_passed:
+        raise asyncio.CancelledError(str(error))  # grpc has answered; nothing to send
+    await send_status(context, status_for(error, ended=False, deadline_passed=False))
+
+
+async def send_status(context: Any, status: Status) -> NoReturn:
+    """End the RPC with ``status`` (grpc's AbortError, which handlers let through).
+
+    A call that has already ended (the client cancelled, or its deadline passed, just now)
+    cannot be answered; that ends the handler as a cancel does, so logs and metrics record
+    CANCELLED / DEADLINE_EXCEEDED: what the client saw.
+    """
+    try:
+        await context.abort(status.code, status.details, status.trailing_metadata)
+    except grpc.aio.AbortError:
+        raise
+    except Exception as error:  # grpc could not send it: the call is over
+        raise asyncio.CancelledError(f"the call ended before {status.code.name}") from error
+    raise AssertionError("abort returned")  # pragma: no cover - it raises
+
+
+def async_unary_errors(
+    method: Callable[[S, Req, Any], Awaitable[Resp]],
+) -> Callable[[S, Req, Any], Awaitable[Resp]]:
+    """Map exceptions of an ``async def`` unary-response servicer method to statuses."""
+
+    @functools.wraps(method)
+    async def wrapper(self: S, request: Req, context: Any) -> Resp:
+        try:
+            return await method(self, request, context)
+        except Exception as error:
+            if isinstance(error, grpc.aio.AbortError):
+                raise
+            await abort_async(error, context)
+
+    return wrapper
 
 
 def unary_errors(
@@ -93,6 +157,8 @@ def unary_errors(
     def wrapper(self: S, request: Req, context: grpc.ServicerContext) -> Resp:
         try:
             return method(self, request, context)
+        except Aborted:
+            raise
         except Exception as error:
             abort(error, context)
 
@@ -108,6 +174,8 @@ def stream_errors(
     def wrapper(self: S, request: Req, context: grpc.ServicerContext) -> Iterator[Resp]:
         try:
             yield from method(self, request, context)
+        except Aborted:
+            raise
         except Exception as error:
             abort(error, context)
 

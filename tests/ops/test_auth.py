@@ -94,15 +94,24 @@ def test_each_way_of_sending_the_token_works(
     api.delete_collection(name)
 
 
-def test_every_rpc_kind_is_protected_but_health_is_not(server: ServerProcess) -> None:
+def list_services(channel: grpc.Channel, metadata: tuple[tuple[str, str], ...] = ()) -> set[str]:
+    reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    (reply,) = reflection.ServerReflectionInfo(iter([request]), metadata=metadata, timeout=10)
+    return {service.name for service in reply.list_services_response.service}
+
+
+def test_every_rpc_kind_is_protected_but_health_and_reflection_are_not(
+    server: ServerProcess,
+) -> None:
     with grpc.insecure_channel(server.address) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         reply = health.Check(health_pb2.HealthCheckRequest(), timeout=10)
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        assert "chroma_grpc.v1.RecordService" in list_services(channel)  # the schema is public
 
         system = system_grpc.SystemServiceStub(channel)
         records = record_service_pb2_grpc.RecordServiceStub(channel)
-        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
         calls: dict[str, Callable[[], object]] = {
             "unary": lambda: system.GetServerInfo(system_pb.GetServerInfoRequest(), timeout=10),
             "client stream": lambda: records.AddRecords(
@@ -125,11 +134,6 @@ def test_every_rpc_kind_is_protected_but_health_is_not(server: ServerProcess) ->
                     timeout=10,
                 )
             ),
-            "reflection (bidi)": lambda: list(
-                reflection.ServerReflectionInfo(
-                    iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10
-                )
-            ),
         }
         for kind, call in calls.items():
             with pytest.raises(grpc.RpcError) as caught:
@@ -142,6 +146,23 @@ def test_every_rpc_kind_is_protected_but_health_is_not(server: ServerProcess) ->
         assert "Invalid credentials" in unauthenticated(caught.value)
         right = (("authorization", f"bearer {TOKEN}"),)  # the scheme is case-insensitive
         assert system.Heartbeat(system_pb.HeartbeatRequest(), metadata=right, timeout=10)
+
+
+def test_reflection_requires_the_token_when_asked_to(tmp_path: Path) -> None:
+    env = {"CHROMA_GRPC_AUTH_TOKEN": TOKEN}
+    args = ("--no-server-embedding", "--reflection-requires-auth")
+    with (
+        start_server_process(tmp_path / "data", *args, env=env) as closed,
+        grpc.insecure_channel(closed.address) as channel,
+    ):
+        with pytest.raises(grpc.RpcError) as caught:
+            list_services(channel)
+        assert "Missing credentials" in unauthenticated(caught.value)
+        right = (("authorization", f"Bearer {TOKEN}"),)
+        assert "chroma_grpc.v1.RecordService" in list_services(channel, right)
+        health = health_pb2_grpc.HealthStub(channel)  # health stays open
+        reply = health.Check(health_pb2.HealthCheckRequest(), timeout=10)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
 def test_flag_token_never_reaches_the_logs(tmp_path: Path) -> None:
