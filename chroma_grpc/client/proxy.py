@@ -8,8 +8,10 @@ store judge the rest; every ``grpc.RpcError`` is re-raised as the class the serv
 its ErrorInfo (:mod:`chroma_grpc.wire.errors`).
 
 Writes stream as byte-sized chunks sized from the server's advertised receive limit (at most
-2 MiB, and under half of a smaller limit), the last one committing the write; reads gather the
-server's pages and resume from the last page's token if the stream breaks.
+2 MiB, and under half of a smaller limit), the last one committing the write; a write larger
+than the server's ``max_stream_bytes`` goes as several streams, each committed (and atomic) on
+its own. Reads gather the server's pages and resume from the last page's token if the stream
+breaks; a reply is accepted whatever its size, since the server's send limit bounds it.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ from chroma_grpc.v1 import (
     record_service_pb2_grpc,
     system_service_pb2,
     system_service_pb2_grpc,
+    types_pb2,
 )
 from chroma_grpc.wire.collections import from_proto_collection, to_proto_ref
 from chroma_grpc.wire.errors import raising_store_errors
@@ -80,17 +83,23 @@ if TYPE_CHECKING:
     from chroma_grpc.config import Settings
 
 # Keep idle connections alive through NATs/proxies; the server permits pings every 10 s.
-# Sends are capped by the server's advertised receive limit (chunks are sized from it). The
-# receive limit stays at grpcio's 4 MiB default on purpose: the server pages replies well under
-# it, so large reads work with the default that every other gRPC client also has.
+# Message sizes follow the server's limits, not grpcio's 4 MiB default: sends are sized from
+# its advertised receive limit (chunks), and replies are bounded by its send limit
+# (max_send_message_bytes, 64 MiB by default), so the channel accepts any reply: a record the
+# client could write (a 5 MiB document) always comes back through get, query and peek.
 DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.max_send_message_length", -1),
+    ("grpc.max_receive_message_length", -1),
 )
 # Leave headroom under the server's receive limit for the enclosing request's own fields.
 _CHUNK_HEADROOM = 64 * 1024
+# Under the server's per-stream limit: room for the first message's collection and request
+# id, and each message's own tag, length and commit flag.
+_STREAM_HEADROOM = 1024
+_MESSAGE_OVERHEAD = 16
 # Collections asked for per ListCollections page (the server's maximum).
 _LIST_PAGE_SIZE = 1000
 # A read whose stream breaks (UNAVAILABLE) is resumed from its last page this many times.
@@ -193,9 +202,17 @@ class StoreProxy:
 
     @property
     def chunk_bytes(self) -> int:
-        """Bytes per write chunk: about 2 MiB, less if the server accepts smaller messages."""
+        """Bytes per write chunk: about 2 MiB, less if the server accepts smaller messages or
+        streams."""
         server_max = self.server_info.max_receive_message_bytes or DEFAULT_CHUNK_BYTES
-        return max(1024, min(DEFAULT_CHUNK_BYTES, server_max // 2 - _CHUNK_HEADROOM))
+        stream_max = self.stream_bytes or DEFAULT_CHUNK_BYTES
+        return max(1024, min(DEFAULT_CHUNK_BYTES, server_max // 2 - _CHUNK_HEADROOM, stream_max))
+
+    @property
+    def stream_bytes(self) -> int | None:
+        """Bytes one write stream may carry (None: the server sets no limit)."""
+        server_max = self.server_info.max_stream_bytes
+        return max(1024, server_max - _STREAM_HEADROOM) if server_max else None
 
     def _unary(self, method: Callable[..., _Reply], request: Any) -> _Reply:
         """One unary call with this proxy's deadline and metadata, errors as store errors."""
@@ -296,7 +313,8 @@ class StoreProxy:
         batch: RecordBatch,
     ) -> None:
         """Check the shape here (an error must surface in the caller's thread, not in grpc's
-        request-iterator thread), then stream the chunks; the last one commits."""
+        request-iterator thread), then stream the chunks; the last one commits. A batch over
+        the server's per-stream limit goes as several streams, one after the other."""
         check_collection_id(collection_id)
         vectors = check_batch_shape(batch, self.limits)
         batch = dataclasses.replace(batch, embeddings=vectors)
@@ -305,10 +323,11 @@ class StoreProxy:
         if self._progress:
             verb = request_type.__name__.removesuffix("RecordsRequest").lower()
             progress = WriteProgress(verb, len(batch.ids))
+        sent = 0
 
-        def requests() -> Iterator[_WriteRequest]:
-            sent = 0
-            for index, (chunk, last) in enumerate(_with_last(chunks)):
+        def requests(stream: list[types_pb2.RecordBatch]) -> Iterator[_WriteRequest]:
+            nonlocal sent
+            for index, (chunk, last) in enumerate(_with_last(stream)):
                 request = request_type(batch=chunk, commit=last)
                 if index == 0:  # the first message names the collection and the write
                     request.collection.CopyFrom(to_proto_ref(collection_id=collection_id))
@@ -319,8 +338,9 @@ class StoreProxy:
                     progress.sent(sent)
 
         try:
-            with raising_store_errors():
-                rpc(requests(), timeout=self._timeout, metadata=self._metadata)
+            for stream in _streams(chunks, self.stream_bytes):
+                with raising_store_errors():
+                    rpc(requests(stream), timeout=self._timeout, metadata=self._metadata)
         except BaseException:
             if progress is not None:
                 progress.failed()
@@ -483,6 +503,24 @@ def _with_last(items: Iterable[_T]) -> Iterator[tuple[_T, bool]]:
         yield current, False
         current = following
     yield current, True
+
+
+def _streams(
+    chunks: Iterable[types_pb2.RecordBatch], max_bytes: int | None
+) -> Iterator[list[types_pb2.RecordBatch]]:
+    """Consecutive chunks grouped into write streams of at most ``max_bytes`` each (at least
+    one chunk per stream; None: all in one)."""
+    stream: list[types_pb2.RecordBatch] = []
+    size = 0
+    for chunk in chunks:
+        chunk_size = chunk.ByteSize() + _MESSAGE_OVERHEAD
+        if stream and max_bytes is not None and size + chunk_size > max_bytes:
+            yield stream
+            stream, size = [], 0
+        stream.append(chunk)
+        size += chunk_size
+    if stream:
+        yield stream
 
 
 def _sent_fields(include: ResultFields) -> ResultFields:
