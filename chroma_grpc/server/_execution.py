@@ -8,8 +8,8 @@ collection it touches, which costs no thread:
 * a collection's gate mirrors the store's per-collection readers-writer lock: writes to it
   (and collection updates and deletes) one at a time, queries together but at most
   ``per_collection`` of them, so one busy collection never holds every thread;
-* the writers' gate lets ``writers`` calls that write SQLite in at once: SQLite has one
-  writer, so a queue of writes to many collections waits here, not in threads;
+* the writers' gate lets a few calls that write SQLite in at once (half the threads): SQLite
+  has one writer, so a queue of writes to many collections waits here, not in threads;
 * the world gate: Reset excludes every other store call.
 
 Gates are taken in that order (world, collection, writers) and released only when the thread
@@ -93,7 +93,8 @@ class _Gate:
             if turn.done() and not turn.cancelled():  # granted as the cancel arrived
                 self.release(exclusive)
             else:
-                self._waiting.remove(entry)
+                if entry in self._waiting:  # _wake may have dropped it already
+                    self._waiting.remove(entry)
                 self._wake()  # those queued behind it may go now
             raise
 
@@ -121,8 +122,10 @@ class Scheduler:
     """Runs blocking calls for the event loop; see the module docstring.
 
     ``workers`` threads run store calls; at most ``writers`` of them write at once (default:
-    a quarter, at least 1) and at most ``per_collection`` search one collection at once
-    (default: half, at least 1). Create it anywhere; use :meth:`run` on the event loop.
+    half, at least 1: a write may spend long embedding documents before SQLite's one writer
+    lock, and the other half stays free for reads) and at most ``per_collection`` search one
+    collection at once (default: half, at least 1). Create it anywhere; use :meth:`run` on the
+    event loop.
     """
 
     def __init__(
@@ -135,7 +138,7 @@ class Scheduler:
         self._light = ThreadPoolExecutor(LIGHT_WORKERS, thread_name_prefix="chroma-grpc-light")
         self._per_collection = per_collection or max(1, workers // 2)
         self._world = _Gate(max_shared=1 << 62)
-        self._writers = _Gate(max_shared=writers or max(1, workers // 4))
+        self._writers = _Gate(max_shared=writers or max(1, workers // 2))
         self._collections: dict[str, _Gate] = {}
 
     async def run(self, access: Access, call: Callable[..., T], *args: object) -> T:

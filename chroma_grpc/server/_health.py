@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2
@@ -19,11 +20,37 @@ from chroma_grpc.server.interceptors import RpcRecord
 logger = logging.getLogger("chroma_grpc.server")
 
 
+class _HealthServicer(health_aio.HealthServicer):  # type: ignore[misc]
+    """grpc's asyncio health servicer, plus ``List`` (newer than it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.statuses: dict[str, int] = {}
+
+    async def set(self, service: str, status: int) -> None:
+        await super().set(service, status)
+        self.statuses[service] = status
+
+    async def enter_graceful_shutdown(self) -> None:
+        await super().enter_graceful_shutdown()
+        self.statuses = dict.fromkeys(self.statuses, health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    async def List(  # noqa: N802 - the RPC's name
+        self, request: health_pb2.HealthListRequest, context: Any
+    ) -> health_pb2.HealthListResponse:
+        return health_pb2.HealthListResponse(
+            statuses={
+                name: health_pb2.HealthCheckResponse(status=status)
+                for name, status in self.statuses.items()
+            }
+        )
+
+
 class ServerHealth:
     """The health servicer plus the server's rules for it; use on the event loop."""
 
     def __init__(self, services: Sequence[str]) -> None:
-        self.servicer = health_aio.HealthServicer()
+        self.servicer = _HealthServicer()
         self._services = ("", *services)
         self._tasks: set[asyncio.Task[None]] = set()
         self.damaged = False

@@ -374,5 +374,7 @@ def _final_code(error: BaseException, context: Any) -> grpc.StatusCode:
         return grpc.StatusCode.CANCELLED
     if isinstance(error, grpc.aio.AbortError):
         return _code_set(context) or grpc.StatusCode.UNKNOWN
+    if isinstance(error, NotImplementedError):  # a generated servicer's unimplemented method
+        return grpc.StatusCode.UNIMPLEMENTED
     logger.error("Unexpected error while serving an RPC", exc_info=error)
     return grpc.StatusCode.UNKNOWN  # what grpc answers for an exception it did not expect
