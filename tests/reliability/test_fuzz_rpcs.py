@@ -38,7 +38,6 @@ from hypothesis import strategies as st
 from chroma_grpc.client.proxy import StoreProxy
 from chroma_grpc.store.types import RecordBatch
 from chroma_grpc.v1 import collection_service_pb2, record_service_pb2, system_service_pb2
-from chroma_grpc.v1 import types_pb2
 from tests.helpers.servers import ServerProcess, start_server_process
 
 # Methods that may change stored data: checked after every example (the others once per test).
@@ -197,7 +196,7 @@ def _bounded(kind: int) -> st.SearchStrategy[int]:
     return st.one_of(small, small, st.sampled_from(edges), st.integers(low, high))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _scalar(fd: FD, state: State, message_name: str) -> st.SearchStrategy[Any]:
     """Values for one scalar field; names that address stored things draw from ``state``."""
     if fd.type == FD.TYPE_STRING:
@@ -238,7 +237,7 @@ def _scalar(fd: FD, state: State, message_name: str) -> st.SearchStrategy[Any]:
     return _bounded(fd.type)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def messages(cls: type[Message], state: State, depth: int = 0) -> st.SearchStrategy[Message]:
     """Well-formed messages of ``cls`` (any field may be set, any oneof member chosen)."""
     descriptor = cls.DESCRIPTOR
@@ -325,7 +324,7 @@ def _where_field(cls: type[Message]) -> int | None:
     return None if fd is None else fd.number
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def payloads(cls: type[Message], state: State) -> st.SearchStrategy[bytes]:
     """One request message's bytes: mostly well-formed, often broken."""
     valid = messages(cls, state).map(lambda m: m.SerializeToString())
@@ -351,7 +350,7 @@ def _flipped(parts: tuple[bytes, int, int]) -> bytes:
     return data[:at] + bytes([data[at] ^ mask]) + data[at + 1 :]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def stream_payloads(cls: type[Message], state: State) -> st.SearchStrategy[list[bytes]]:
     """A request stream: 0-4 messages; write streams usually name a collection first and
     often commit last, so some get all the way to the store."""

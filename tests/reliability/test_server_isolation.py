@@ -131,12 +131,14 @@ def _probe_b_while(
             assert reply.status == health_pb2.HealthCheckResponse.SERVING  # type: ignore[attr-defined]
             assert _timed(lambda: proxy.count(b_id), reads) == len(ids) + written + rounds - 1
             row = int(rng.integers(len(ids)))
-            got = _timed(lambda: proxy.get(b_id, ids=[ids[row]]), reads)
-            assert got.ids == [ids[row]]  # type: ignore[attr-defined]
-            found = _timed(lambda: proxy.query(b_id, vectors[row : row + 1], n_results=1), reads)
-            assert found[0].ids == [ids[row]]  # type: ignore[index]
+            one = [ids[row]]
+            got = _timed(lambda one=one: proxy.get(b_id, ids=one), reads)
+            assert got.ids == one  # type: ignore[attr-defined]
+            query = vectors[row : row + 1]
+            found = _timed(lambda q=query: proxy.query(b_id, q, n_results=1), reads)
+            assert found[0].ids == one  # type: ignore[index]
             write = RecordBatch([f"w{rounds}-{time.monotonic_ns()}"], vectors[:1])
-            _timed(lambda: proxy.add(b_id, write), writes)
+            _timed(lambda w=write: proxy.add(b_id, w), writes)
             time.sleep(0.01)
     proxy.close()
     return reads, writes

@@ -38,9 +38,7 @@ def test_queued_writes_to_a_busy_collection_take_no_thread() -> None:
         started, release = threading.Event(), threading.Event()
         busy = asyncio.ensure_future(scheduler.run(WRITE_A, _blocker(started, release)))
         await asyncio.get_running_loop().run_in_executor(None, started.wait, 10)
-        queued = [
-            asyncio.ensure_future(scheduler.run(WRITE_A, lambda n=n: n)) for n in range(5)
-        ]
+        queued = [asyncio.ensure_future(scheduler.run(WRITE_A, lambda n=n: n)) for n in range(5)]
         other = Access(collection="b")
         assert await asyncio.wait_for(scheduler.run(other, lambda: "b"), 5) == "b"
         write_b = asyncio.ensure_future(

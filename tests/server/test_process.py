@@ -6,8 +6,8 @@ import signal
 from pathlib import Path
 
 import grpc
-import pytest
 import numpy as np
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
@@ -121,5 +121,7 @@ def test_damage_found_while_serving_turns_health_not_serving(tmp_path: Path) -> 
             remote.get(info.id, include=frozenset({"documents"}))
         remote.close()
         for service in ("", *SERVICE_NAMES):
-            assert health_status(server.address, service) == health_pb2.HealthCheckResponse.NOT_SERVING
+            assert (
+                health_status(server.address, service) == health_pb2.HealthCheckResponse.NOT_SERVING
+            )
     assert any("health is NOT_SERVING" in line for line in server.output)
