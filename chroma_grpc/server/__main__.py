@@ -12,6 +12,7 @@ serves, with a message naming the problem.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import os
 import signal
@@ -44,6 +45,8 @@ logger = logging.getLogger("chroma_grpc.server")
 TRUTHY = ("1", "true", "yes", "on")
 ENV_PREFIX = "CHROMA_GRPC_"
 DEFAULT_MAX_CONCURRENT_RPCS = 1024
+# Running store calls get this long after --grace to finish before the process exits anyway.
+STOP_TIMEOUT_S = 30.0
 _DEFAULT_LIMITS = StoreLimits()
 
 
@@ -325,7 +328,12 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"chroma-grpc listening on {args.host}:{port}", flush=True)
         stopping.wait()  # the signal handlers set it
-        server.stop(args.grace).wait()
+        if not server.stop(args.grace).wait(args.grace + STOP_TIMEOUT_S):
+            # Something will not finish; say what, then leave: every acknowledged write is
+            # already committed, and SQLite rolls back whatever was half done.
+            logger.error("Not stopped %.0f s after the grace period; exiting now", STOP_TIMEOUT_S)
+            faulthandler.dump_traceback(file=sys.stderr)
+            os._exit(1)
     finally:
         if metrics is not None:
             metrics.close()

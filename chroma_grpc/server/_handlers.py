@@ -5,15 +5,22 @@ the asyncio server a behaviour may be a coroutine function, an async generator f
 (for response streams) a coroutine that writes replies with ``context.write``; these helpers
 give every interceptor one shape to wrap: :data:`UnaryCall` for a single reply and
 :data:`StreamCall` for a stream of them.
+
+A call that is over (its client cancelled, or its deadline passed) can no longer be written
+to; grpc reports that as an error of its own, which these helpers turn into the cancellation
+it is, so it is recorded as such and never logged as a server failure.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
 
 import grpc
+
+from chroma_grpc.server.errors import CALL_OVER_ERRORS
 
 if TYPE_CHECKING:  # grpc's classes are generic only in the stubs
     Handler = grpc.RpcMethodHandler[Any, Any]
@@ -52,6 +59,14 @@ def is_async(behaviour: Callable[..., Any]) -> bool:
     return inspect.iscoroutinefunction(behaviour) or inspect.isasyncgenfunction(behaviour)
 
 
+async def write_reply(context: Any, reply: Any) -> None:
+    """Send one reply of a response stream; a call that is over ends as cancelled."""
+    try:
+        await context.write(reply)
+    except CALL_OVER_ERRORS as error:
+        raise asyncio.CancelledError("the call ended before this reply was sent") from error
+
+
 def unary_call(handler: Handler) -> UnaryCall:
     """The handler's behaviour as an awaitable call (a unary-reply, async handler)."""
     behaviour = behaviour_of(handler)
@@ -68,11 +83,14 @@ def stream_call(handler: Handler) -> StreamCall:
     behaviour = behaviour_of(handler)
 
     async def call(request: Any, context: Any) -> AsyncIterator[Any]:
-        if inspect.isasyncgenfunction(behaviour):
-            async for reply in behaviour(request, context):
-                yield reply
-        else:
-            await behaviour(request, context)
+        try:
+            if inspect.isasyncgenfunction(behaviour):
+                async for reply in behaviour(request, context):
+                    yield reply
+            else:
+                await behaviour(request, context)
+        except CALL_OVER_ERRORS as error:  # it wrote with context.write after the end
+            raise asyncio.CancelledError("the call ended before a reply was sent") from error
 
     return call
 
@@ -93,7 +111,7 @@ def rebuild(
     factory = HANDLER_FACTORIES[(handler.request_streaming, handler.response_streaming)]
     behaviour: Callable[..., Any] = behaviour_of(handler)
     if handler.response_streaming and stream is not None:
-        behaviour = _as_async_generator(stream(stream_call(handler)))
+        behaviour = _as_writer(stream(stream_call(handler)))
     elif not handler.response_streaming and unary is not None:
         behaviour = unary(unary_call(handler))
     return factory(
@@ -103,12 +121,12 @@ def rebuild(
     )
 
 
-def _as_async_generator(call: StreamCall) -> Callable[[Any, Any], AsyncIterator[Any]]:
-    """``call`` as an async generator *function*, which grpc needs to see to stream replies."""
+def _as_writer(call: StreamCall) -> Callable[[Any, Any], Awaitable[None]]:
+    """``call`` as a behaviour that writes its replies itself (see :func:`write_reply`)."""
 
-    async def behaviour(request: Any, context: Any) -> AsyncIterator[Any]:
+    async def behaviour(request: Any, context: Any) -> None:
         async for reply in call(request, context):
-            yield reply
+            await write_reply(context, reply)
 
     return behaviour
 

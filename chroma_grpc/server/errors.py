@@ -11,6 +11,7 @@ the iterator, not just the call that creates it); ``async def`` methods (the wri
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 import uuid
@@ -26,6 +27,15 @@ from chroma_grpc.wire.errors import to_status
 
 logger = logging.getLogger("chroma_grpc.server")
 INTERNAL_MESSAGE = "Internal server error; see the server log"
+
+# What grpc raises when asked to send on a call that is already over (cancelled, or past its
+# deadline): not a failure of the server, the end of the call.
+try:
+    from grpc._cython.cygrpc import ExecuteBatchError  # type: ignore[import-not-found]
+
+    CALL_OVER_ERRORS: tuple[type[Exception], ...] = (ExecuteBatchError,)
+except ImportError:  # pragma: no cover - grpc moved it; such ends are then logged as failures
+    CALL_OVER_ERRORS = ()
 
 S = TypeVar("S")
 Req = TypeVar("Req")
@@ -74,6 +84,11 @@ class Aborted(Exception):  # noqa: N818 - it is what happened, not an error of o
         self.status = status
 
 
+def _over(context: Any) -> bool:
+    remaining = context.time_remaining()
+    return remaining is not None and remaining <= 0
+
+
 def chroma_status(error: ChromaError) -> Status:
     """The error's own status, with its ErrorInfo (and BadRequest) details."""
     status = to_status(error)
@@ -115,6 +130,13 @@ async def abort_async(error: Exception, context: Any) -> NoReturn:
     await send_status(context, status_for(error, ended=False, deadline_passed=False))
 
 
+# Set by the observing interceptor for each RPC: told a status before it is sent, so the log
+# and the metrics have it by the time the client does.
+STATUS_OBSERVER: contextvars.ContextVar[Callable[[grpc.StatusCode], None] | None] = (
+    contextvars.ContextVar("chroma_grpc_status_observer", default=None)
+)
+
+
 async def send_status(context: Any, status: Status) -> NoReturn:
     """End the RPC with ``status`` (grpc's AbortError, which handlers let through).
 
@@ -122,11 +144,12 @@ async def send_status(context: Any, status: Status) -> NoReturn:
     cannot be answered; that ends the handler as a cancel does, so logs and metrics record
     CANCELLED / DEADLINE_EXCEEDED: what the client saw.
     """
+    observe = STATUS_OBSERVER.get()
+    if observe is not None and not _over(context):
+        observe(status.code)
     try:
         await context.abort(status.code, status.details, status.trailing_metadata)
-    except grpc.aio.AbortError:
-        raise
-    except Exception as error:  # grpc could not send it: the call is over
+    except CALL_OVER_ERRORS as error:  # grpc could not send it: the call is over
         raise asyncio.CancelledError(f"the call ended before {status.code.name}") from error
     raise AssertionError("abort returned")  # pragma: no cover - it raises
 

@@ -37,7 +37,7 @@ from chroma_grpc.server._handlers import (
     rebuild,
     unknown,
 )
-from chroma_grpc.server.errors import Status, chroma_status, send_status
+from chroma_grpc.server.errors import STATUS_OBSERVER, Status, chroma_status, send_status
 from chroma_grpc.store.errors import AuthorizationError, ResourceExhaustedError
 
 if TYPE_CHECKING:
@@ -330,6 +330,7 @@ class _Observation:
     def unary(self, call: UnaryCall) -> UnaryCall:
         async def observed(request: Any, context: Any) -> Any:
             request = self._counted(request)
+            STATUS_OBSERVER.set(self._report)  # in this RPC's task (a context of its own)
             try:
                 reply = await call(request, context)
             except BaseException as error:
@@ -343,6 +344,7 @@ class _Observation:
     def stream(self, call: StreamCall) -> StreamCall:
         async def observed(request: Any, context: Any) -> AsyncIterator[Any]:
             request = self._counted(request)
+            STATUS_OBSERVER.set(self._report)
             try:
                 async for reply in call(request, context):
                     yield reply

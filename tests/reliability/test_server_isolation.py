@@ -27,7 +27,7 @@ from chroma_grpc.store.types import RecordBatch
 from tests.helpers.servers import start_server_process
 
 DIM = 32
-BIG = 30_000  # past the 10,000 vectors a collection is searched exactly: queries build HNSW
+BIG = 20_000  # past the 10,000 vectors a collection is searched exactly: queries build HNSW
 QUEUED = 5
 READ_BOUND_S = 1.0  # generous; the work on A takes several seconds
 WRITE_BOUND_S = 5.0
