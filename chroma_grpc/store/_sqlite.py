@@ -181,8 +181,8 @@ class Database:
         self._writer_thread: int | None = None  # the thread inside atomic(), if any
         # Read-only connections of a file (None in memory), lent to one thread at a time.
         self._idle_readers: list[sqlite3.Connection] | None = None if self.directory is None else []
-        self._all_readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
+        self._closed = False
         self._reading = threading.local()  # the connection this thread is reading through
         try:
             self.conn.execute("PRAGMA foreign_keys = ON")
@@ -318,18 +318,21 @@ class Database:
     def _lend_reader(self) -> sqlite3.Connection:
         with self._readers_lock:
             assert self._idle_readers is not None
+            if self._closed:
+                raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
             if self._idle_readers:
                 return self._idle_readers.pop()
         conn = sqlite3.connect(self.file, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA query_only = ON")
-        with self._readers_lock:
-            self._all_readers.append(conn)
         return conn
 
     def _return_reader(self, conn: sqlite3.Connection) -> None:
+        """Back to the pool; closed instead once the database is (never under a reader)."""
         with self._readers_lock:
-            if self._idle_readers is not None:
+            if not self._closed and self._idle_readers is not None:
                 self._idle_readers.append(conn)
+                return
+        conn.close()
 
     def wipe(self) -> None:
         """Delete every row of user data and shrink the file, so nothing remains on disk."""
@@ -379,11 +382,13 @@ class Database:
             self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def close(self) -> None:
+        """Close the connections; one lent to a reader closes when the reader is done."""
         with self.lock:
             with self._readers_lock:
-                readers, self._all_readers = self._all_readers, []
+                self._closed = True
+                idle = self._idle_readers or []
                 if self._idle_readers is not None:
-                    self._idle_readers.clear()
-            for reader in readers:
+                    self._idle_readers = []
+            for reader in idle:
                 reader.close()
             self.conn.close()

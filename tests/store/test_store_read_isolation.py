@@ -4,6 +4,7 @@ one collection does not delay reads of another."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,3 +75,16 @@ def test_an_in_memory_store_keeps_one_connection() -> None:
         assert conn is s._db.conn  # another connection would be another database
     assert s.count(cid) == 3
     s.close()
+
+
+def test_closing_leaves_a_read_in_progress_whole(tmp_path: Path) -> None:
+    s = Store(tmp_path)
+    _filled(s, "closing")
+    with s._db.reading() as conn:  # another thread is reading when the store closes
+        closer = threading.Thread(target=s.close)
+        closer.start()
+        closer.join(PROMPT_S)
+        assert not closer.is_alive()
+        assert conn.execute("SELECT COUNT(*) FROM records").fetchone()[0] == 3
+    with pytest.raises(sqlite3.ProgrammingError):  # closed once the read was done
+        conn.execute("SELECT 1")
