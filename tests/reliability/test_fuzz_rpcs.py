@@ -39,6 +39,7 @@ from chroma_grpc.client.proxy import StoreProxy
 from chroma_grpc.store.types import RecordBatch
 from chroma_grpc.v1 import collection_service_pb2, record_service_pb2, system_service_pb2
 from tests.helpers.servers import ServerProcess, start_server_process
+from tests.helpers.wire import deep_where, length_delimited
 
 # Methods that may change stored data: checked after every example (the others once per test).
 WRITERS = frozenset(
@@ -301,24 +302,6 @@ def _consistent_vectors(batch: Message, count: int) -> None:
     batch.embeddings.packed_float32 = vectors.astype("<f4").tobytes()  # type: ignore[attr-defined]
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _deep_where(levels: int) -> bytes:
-    """A Where nested ``levels`` $and levels deep (each level one child), as wire bytes."""
-    inner = b""
-    for _ in range(levels):
-        children = b"\x12" + _varint(len(inner)) + inner  # WhereChildren.children = 2
-        inner = b"\x12" + _varint(len(children)) + children  # Where.children = 2
-    return inner
-
-
 def _where_field(cls: type[Message]) -> int | None:
     fd = cls.DESCRIPTOR.fields_by_name.get("where")
     return None if fd is None else fd.number
@@ -336,8 +319,7 @@ def payloads(cls: type[Message], state: State) -> st.SearchStrategy[bytes]:
     ]
     number = _where_field(cls)
     if number is not None:
-        tag = bytes([(number << 3) | 2])
-        deep = st.integers(20, 120).map(_deep_where).map(lambda w: tag + _varint(len(w)) + w)
+        deep = st.integers(20, 120).map(lambda n: length_delimited(number, deep_where(n)))
         broken.append(deep)
     return st.one_of(valid, valid, valid, *broken)
 

@@ -84,23 +84,26 @@ def test_one_collection_takes_at_most_half_the_threads() -> None:
     scheduler.shutdown()
 
 
+def _logged(log: list[str], name: str, pause: float = 0.0) -> Callable[[], None]:
+    """A call that notes in ``log`` when it starts (name+) and ends (name-)."""
+
+    def act() -> None:
+        log.append(f"{name}+")
+        time.sleep(pause)
+        log.append(f"{name}-")
+
+    return act
+
+
 def test_searches_share_and_writes_exclude() -> None:
     scheduler = Scheduler(4, per_collection=4)
     log: list[str] = []
 
-    def step(name: str, pause: float) -> Callable[[], None]:
-        def act() -> None:
-            log.append(f"{name}+")
-            time.sleep(pause)
-            log.append(f"{name}-")
-
-        return act
-
     async def scenario() -> None:
-        first = asyncio.ensure_future(scheduler.run(SEARCH_A, step("s1", 0.1)))
-        second = asyncio.ensure_future(scheduler.run(SEARCH_A, step("s2", 0.1)))
-        write = asyncio.ensure_future(scheduler.run(WRITE_A, step("w", 0.05)))
-        late = asyncio.ensure_future(scheduler.run(SEARCH_A, step("s3", 0.0)))
+        first = asyncio.ensure_future(scheduler.run(SEARCH_A, _logged(log, "s1", 0.1)))
+        second = asyncio.ensure_future(scheduler.run(SEARCH_A, _logged(log, "s2", 0.1)))
+        write = asyncio.ensure_future(scheduler.run(WRITE_A, _logged(log, "w", 0.05)))
+        late = asyncio.ensure_future(scheduler.run(SEARCH_A, _logged(log, "s3")))
         await asyncio.gather(first, second, write, late)
 
     run(scenario)
@@ -161,22 +164,14 @@ def test_reset_waits_for_everything_and_everything_waits_for_it() -> None:
     scheduler = Scheduler(4)
     log: list[str] = []
 
-    def note(name: str, pause: float = 0.0) -> Callable[[], None]:
-        def act() -> None:
-            log.append(f"{name}+")
-            time.sleep(pause)
-            log.append(f"{name}-")
-
-        return act
-
     async def scenario() -> None:
-        a = asyncio.ensure_future(scheduler.run(WRITE_A, note("a", 0.1)))
+        a = asyncio.ensure_future(scheduler.run(WRITE_A, _logged(log, "a", 0.1)))
         await asyncio.sleep(0.02)
         reset = asyncio.ensure_future(
-            scheduler.run(Access(everything=True, writes=True), note("reset", 0.05))
+            scheduler.run(Access(everything=True, writes=True), _logged(log, "reset", 0.05))
         )
         await asyncio.sleep(0.02)
-        b = asyncio.ensure_future(scheduler.run(Access(collection="b"), note("b")))
+        b = asyncio.ensure_future(scheduler.run(Access(collection="b"), _logged(log, "b")))
         await asyncio.gather(a, reset, b)
 
     run(scenario)

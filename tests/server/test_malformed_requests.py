@@ -25,6 +25,7 @@ from chroma_grpc.v1 import (
 )
 from chroma_grpc.wire.filters import to_proto_where
 from chroma_grpc.wire.vectors import to_proto_vectors
+from tests.helpers import wire
 from tests.helpers.servers import serve_in_process
 from tests.server.conftest import Stubs
 
@@ -464,23 +465,10 @@ def test_reset_is_refused_when_the_server_does_not_allow_it(store: Store) -> Non
 # -- requests that do not decode (issue #8, item 4) ---------------------------------------------
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
 def _deeply_nested_get(collection_id: str, levels: int) -> bytes:
     """GetRecordsRequest bytes whose where nests ``levels`` $and levels (one child each)."""
-    inner = b""
-    for _ in range(levels):
-        children = b"\x12" + _varint(len(inner)) + inner
-        inner = b"\x12" + _varint(len(children)) + children
     head = rpb.GetRecordsRequest(collection=ref(collection_id)).SerializeToString()
-    return head + b"\x1a" + _varint(len(inner)) + inner  # field 3: where
+    return head + wire.length_delimited(3, wire.deep_where(levels))  # field 3: where
 
 
 def raw_error(channel: grpc.Channel, method: str, payloads: list[bytes]) -> grpc.RpcError:
