@@ -146,7 +146,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     with start_server_process(path, *args) as process:
         yield process
     if len(SENT) == len(METHODS):  # the whole module ran: every RPC, 2,000 cases at least
-        assert sum(SENT.values()) >= min(2000, FUZZ_EXAMPLES * len(METHODS)), SENT
+        answering_at_once = len(METHODS) - 1  # all but health Watch, which gets a tenth
+        assert sum(SENT.values()) >= min(2000, FUZZ_EXAMPLES * answering_at_once), SENT
     output = "".join(process.output)
     assert "Traceback" not in output and "Unexpected error" not in output
 
