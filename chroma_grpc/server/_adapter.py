@@ -16,7 +16,7 @@ import functools
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import grpc
 
@@ -83,10 +83,10 @@ class ThreadContext:
     def is_active(self) -> bool:
         return not self._ended.is_set()
 
-    def abort(self, code: grpc.StatusCode, details: str) -> None:
+    def abort(self, code: grpc.StatusCode, details: str) -> NoReturn:
         raise Aborted(Status(code, details, self._trailing))
 
-    def abort_with_status(self, status: grpc.Status) -> None:
+    def abort_with_status(self, status: grpc.Status) -> NoReturn:
         trailing = tuple(getattr(status, "trailing_metadata", None) or ())
         raise Aborted(Status(status.code, status.details, trailing))
 
@@ -172,7 +172,6 @@ class ServiceRegistry:
         async def run(request: Any, context: Any) -> AsyncIterator[Any]:
             thread_context = ThreadContext(context)
             turn = await self.access(method, request)
-            replies: Iterator[Any] | None = None
 
             def start() -> Iterator[Any]:
                 return iter(behaviour(request, thread_context))

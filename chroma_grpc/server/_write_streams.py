@@ -110,11 +110,6 @@ class WriteStreams:
         self.limits = limits or StreamLimits()
         self._budget = _Budget(self.limits.max_total_stream_bytes)
 
-    @property
-    def held_bytes(self) -> int:
-        """Bytes all streams hold right now."""
-        return self._budget.held
-
     async def apply(
         self, kind: WriteKind, requests: AsyncIterable[WriteRequest], context: Any
     ) -> int:

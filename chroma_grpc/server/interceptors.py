@@ -284,8 +284,8 @@ class ObservingInterceptor(Interceptor):
             task.add_done_callback(lambda _: observation.never_started())
         handler = await next_handler(continuation, handler_call_details)
         if handler is None:
-            unknown = Status(grpc.StatusCode.UNIMPLEMENTED, f"Method not found: {method}")
-            handler = refusing(None, unknown)
+            missing = Status(grpc.StatusCode.UNIMPLEMENTED, f"Method not found: {method}")
+            handler = refusing(None, missing)
         return rebuild(handler, unary=observation.unary, stream=observation.stream)
 
     def _emit(self, record: RpcRecord) -> None:
@@ -369,7 +369,7 @@ def _code_set(context: Any) -> grpc.StatusCode | None:
 
 def _final_code(error: BaseException, context: Any) -> grpc.StatusCode:
     """The status the client saw when the handler ended with ``error``."""
-    if isinstance(error, asyncio.CancelledError):  # the client cancelled, or its deadline
+    if isinstance(error, (asyncio.CancelledError, GeneratorExit)):  # cancelled, or deadline
         remaining = context.time_remaining()
         if remaining is not None and remaining <= 0:
             return grpc.StatusCode.DEADLINE_EXCEEDED
