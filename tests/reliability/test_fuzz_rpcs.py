@@ -32,7 +32,7 @@ from google.protobuf import descriptor as pb_descriptor
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from chroma_grpc.client.proxy import StoreProxy
@@ -385,6 +385,8 @@ def test_no_request_breaks_the_server_or_its_data(
         max_examples=FUZZ_EXAMPLES // 10 if method.path.endswith("/Watch") else FUZZ_EXAMPLES,
         deadline=None,
         derandomize=not os.environ.get("CHROMA_GRPC_FUZZ_EXAMPLES"),
+        database=None,
+        phases=(Phase.generate, Phase.shrink),
         suppress_health_check=list(HealthCheck),
     )
     @given(data=st.data())
