@@ -46,15 +46,22 @@ from chroma_grpc.v1 import (
     record_service_pb2,
     system_service_pb2,
     tenant_service_pb2,
+    types_pb2,
 )
 from chroma_grpc.wire.collections import from_proto_collection, to_proto_ref, to_proto_scope
 from chroma_grpc.wire.filters import to_proto_where, to_proto_where_document
 from chroma_grpc.wire.metadata import to_proto_metadata
-from chroma_grpc.wire.records import iter_batch_chunks, to_proto_include
+from chroma_grpc.wire.records import DEFAULT_CHUNK_BYTES, iter_batch_chunks, to_proto_include
 from chroma_grpc.wire.vectors import to_proto_vectors
 
 # Collections asked for per ListCollections page (the server's maximum).
 LIST_PAGE_SIZE = 1000
+# Leave headroom under the server's receive limit for the enclosing request's own fields.
+_CHUNK_HEADROOM = 64 * 1024
+# Under the server's per-stream limit: room for the first message's collection and request
+# id, and each message's own tag, length and commit flag.
+_STREAM_HEADROOM = 1024
+_MESSAGE_OVERHEAD = 16
 
 WriteRequest = TypeVar(
     "WriteRequest",
@@ -201,24 +208,43 @@ def delete_collection(
 # -- records -------------------------------------------------------------------------------
 
 
-def write_requests(
+def chunk_bytes_for(info: system_service_pb2.GetServerInfoResponse) -> int:
+    """Bytes per write chunk: about 2 MiB, less if the server accepts smaller messages or
+    streams (GetServerInfo's limits)."""
+    server_max = info.max_receive_message_bytes or DEFAULT_CHUNK_BYTES
+    stream_max = stream_bytes_for(info) or DEFAULT_CHUNK_BYTES
+    return max(1024, min(DEFAULT_CHUNK_BYTES, server_max // 2 - _CHUNK_HEADROOM, stream_max))
+
+
+def stream_bytes_for(info: system_service_pb2.GetServerInfoResponse) -> int | None:
+    """Bytes one write stream may carry (None: the server sets no limit)."""
+    server_max = info.max_stream_bytes
+    return max(1024, server_max - _STREAM_HEADROOM) if server_max else None
+
+
+def write_streams(
     request_type: type[WriteRequest],
     collection_id: str,
     batch: RecordBatch,
     limits: StoreLimits,
-    chunk_bytes: int,
+    info: system_service_pb2.GetServerInfoResponse,
     on_sent: Callable[[int], None] | None = None,
-) -> Iterator[WriteRequest]:
-    """The messages of one committed write stream. The shape is checked here, before the first
+) -> Iterator[Iterator[WriteRequest]]:
+    """The messages of a write, as committed streams: one, unless the batch is larger than the
+    server's per-stream limit (``max_stream_bytes``), when each stream is committed (and
+    atomic) on its own, one after the other. The shape is checked here, before the first
     message (an error must surface in the caller, not in grpc's request-iterator thread);
     ``on_sent`` hears how many records grpc has taken after each chunk."""
     check_collection_id(collection_id)
     vectors = check_batch_shape(batch, limits)
-    chunks = iter_batch_chunks(dataclasses.replace(batch, embeddings=vectors), chunk_bytes)
+    chunks = iter_batch_chunks(
+        dataclasses.replace(batch, embeddings=vectors), chunk_bytes_for(info)
+    )
+    sent = 0
 
-    def requests() -> Iterator[WriteRequest]:
-        sent = 0
-        for index, (chunk, last) in enumerate(_with_last(chunks)):
+    def requests(stream: list[types_pb2.RecordBatch]) -> Iterator[WriteRequest]:
+        nonlocal sent
+        for index, (chunk, last) in enumerate(_with_last(stream)):
             request = request_type(batch=chunk, commit=last)
             if index == 0:  # the first message names the collection and the write
                 request.collection.CopyFrom(to_proto_ref(collection_id=collection_id))
@@ -228,7 +254,25 @@ def write_requests(
             if on_sent is not None:
                 on_sent(sent)
 
-    return requests()
+    return (requests(stream) for stream in _streams(chunks, stream_bytes_for(info)))
+
+
+def _streams(
+    chunks: Iterable[types_pb2.RecordBatch], max_bytes: int | None
+) -> Iterator[list[types_pb2.RecordBatch]]:
+    """Consecutive chunks grouped into write streams of at most ``max_bytes`` each (at least
+    one chunk per stream; None: all in one)."""
+    stream: list[types_pb2.RecordBatch] = []
+    size = 0
+    for chunk in chunks:
+        chunk_size = chunk.ByteSize() + _MESSAGE_OVERHEAD
+        if stream and max_bytes is not None and size + chunk_size > max_bytes:
+            yield stream
+            stream, size = [], 0
+        stream.append(chunk)
+        size += chunk_size
+    if stream:
+        yield stream
 
 
 def delete(

@@ -20,7 +20,6 @@ from chroma_grpc.client import _requests as calls
 from chroma_grpc.client._transport import call_metadata, channel_credentials
 from chroma_grpc.client.proxy import (
     DEFAULT_CHANNEL_OPTIONS,
-    chunk_bytes_for,
     resumable,
     warn_plaintext_token,
     write_progress,
@@ -246,19 +245,21 @@ class AsyncStoreProxy:
         collection_id: str,
         batch: RecordBatch,
     ) -> None:
-        """Stream the chunks (the shape is checked before the first); the last one commits."""
+        """Stream the chunks (the shape is checked before the first); the last one of each
+        stream commits it (a batch over the server's per-stream limit goes as several)."""
         progress = write_progress(request_type, batch) if self._progress else None
-        requests = calls.write_requests(
+        streams = calls.write_streams(
             request_type,
             collection_id,
             batch,
             self.limits,
-            chunk_bytes_for(self.server_info),
+            self.server_info,
             None if progress is None else progress.sent,
         )
         try:
-            with raising_store_errors():
-                await rpc(requests, timeout=self._timeout, metadata=self._metadata)
+            for requests in streams:
+                with raising_store_errors():
+                    await rpc(requests, timeout=self._timeout, metadata=self._metadata)
         except BaseException:
             if progress is not None:
                 progress.failed()

@@ -8,8 +8,10 @@ store judge the rest; every ``grpc.RpcError`` is re-raised as the class the serv
 its ErrorInfo (:mod:`chroma_grpc.wire.errors`).
 
 Writes stream as byte-sized chunks sized from the server's advertised receive limit (at most
-2 MiB, and under half of a smaller limit), the last one committing the write; reads gather the
-server's pages and resume from the last page's token if the stream breaks.
+2 MiB, and under half of a smaller limit), the last one committing the write; a write larger
+than the server's ``max_stream_bytes`` goes as several streams, each committed (and atomic) on
+its own. Reads gather the server's pages and resume from the last page's token if the stream
+breaks; a reply is accepted whatever its size, since the server's send limit bounds it.
 """
 
 from __future__ import annotations
@@ -59,7 +61,6 @@ from chroma_grpc.wire.collections import (
 )
 from chroma_grpc.wire.errors import raising_store_errors
 from chroma_grpc.wire.records import (
-    DEFAULT_CHUNK_BYTES,
     from_proto_query_response,
     merge_get_pages,
 )
@@ -68,17 +69,17 @@ if TYPE_CHECKING:
     from chroma_grpc.config import Settings
 
 # Keep idle connections alive through NATs/proxies; the server permits pings every 10 s.
-# Sends are capped by the server's advertised receive limit (chunks are sized from it). The
-# receive limit stays at grpcio's 4 MiB default on purpose: the server pages replies well under
-# it, so large reads work with the default that every other gRPC client also has.
+# Message sizes follow the server's limits, not grpcio's 4 MiB default: sends are sized from
+# its advertised receive limit (chunks), and replies are bounded by its send limit
+# (max_send_message_bytes, 64 MiB by default), so the channel accepts any reply: a record the
+# client could write (a 5 MiB document) always comes back through get, query and peek.
 DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.max_send_message_length", -1),
+    ("grpc.max_receive_message_length", -1),
 )
-# Leave headroom under the server's receive limit for the enclosing request's own fields.
-_CHUNK_HEADROOM = 64 * 1024
 # A read whose stream breaks (UNAVAILABLE) is resumed from its last page this many times.
 READ_RESUMPTIONS = 3
 
@@ -168,8 +169,9 @@ class StoreProxy:
 
     @property
     def chunk_bytes(self) -> int:
-        """Bytes per write chunk: about 2 MiB, less if the server accepts smaller messages."""
-        return chunk_bytes_for(self.server_info)
+        """Bytes per write chunk: about 2 MiB, less if the server accepts smaller messages or
+        streams."""
+        return calls.chunk_bytes_for(self.server_info)
 
     def _unary(self, method: Callable[..., _Reply], request: Any) -> _Reply:
         """One unary call with this proxy's deadline and metadata, errors as store errors."""
@@ -280,19 +282,21 @@ class StoreProxy:
         collection_id: str,
         batch: RecordBatch,
     ) -> None:
-        """Stream the chunks (the shape is checked before the first); the last one commits."""
+        """Stream the chunks (the shape is checked before the first); the last one of each
+        stream commits it (a batch over the server's per-stream limit goes as several)."""
         progress = write_progress(request_type, batch) if self._progress else None
-        requests = calls.write_requests(
+        streams = calls.write_streams(
             request_type,
             collection_id,
             batch,
             self.limits,
-            self.chunk_bytes,
+            self.server_info,
             None if progress is None else progress.sent,
         )
         try:
-            with raising_store_errors():
-                rpc(requests, timeout=self._timeout, metadata=self._metadata)
+            for requests in streams:
+                with raising_store_errors():
+                    rpc(requests, timeout=self._timeout, metadata=self._metadata)
         except BaseException:
             if progress is not None:
                 progress.failed()
@@ -406,12 +410,6 @@ class StoreProxy:
 
 
 _Reply = TypeVar("_Reply")
-
-
-def chunk_bytes_for(info: system_service_pb2.GetServerInfoResponse) -> int:
-    """Bytes per write chunk: about 2 MiB, less if the server accepts smaller messages."""
-    server_max = info.max_receive_message_bytes or DEFAULT_CHUNK_BYTES
-    return max(1024, min(DEFAULT_CHUNK_BYTES, server_max // 2 - _CHUNK_HEADROOM))
 
 
 def write_progress(request_type: type[Any], batch: RecordBatch) -> WriteProgress:

@@ -4,22 +4,39 @@ Prints ``chroma-grpc listening on HOST:PORT`` once serving (with the real port w
 ``--port 0``); scripts and tests wait for that line. With ``--metrics-port`` it first prints
 ``chroma-grpc metrics on http://HOST:PORT/metrics``. Most flags can also come from an
 environment variable ``CHROMA_GRPC_<FLAG>`` (e.g. ``CHROMA_GRPC_AUTH_TOKEN``, which keeps the
-token out of the process list); a flag on the command line wins.
+token out of the process list); a flag on the command line wins. Settings that cannot work (an
+empty token, TLS files that do not fit, limits that contradict each other) stop it before it
+serves, with a message naming the problem.
 """
 
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Sequence
 from types import FrameType
 
-from chroma_grpc.server.app import DEFAULT_MAX_MESSAGE_BYTES, ServerTLS, create_server
-from chroma_grpc.server.interceptors import log_rpc
+from chroma_grpc.server._write_streams import (
+    DEFAULT_MAX_STREAM_BYTES,
+    DEFAULT_MAX_TOTAL_STREAM_BYTES,
+    DEFAULT_STREAM_IDLE_TIMEOUT_S,
+    StreamLimits,
+)
+from chroma_grpc.server.app import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_WORKERS,
+    ServerTLS,
+    TLSConfigError,
+    bracket_host,
+    create_server,
+)
+from chroma_grpc.server.interceptors import checked_token, log_rpc
 from chroma_grpc.server.logs import LOG_FORMATS, configure_logging
 from chroma_grpc.store.errors import ChromaError
 from chroma_grpc.store.types import StoreLimits
@@ -28,10 +45,12 @@ logger = logging.getLogger("chroma_grpc.server")
 TRUTHY = ("1", "true", "yes", "on")
 ENV_PREFIX = "CHROMA_GRPC_"
 DEFAULT_MAX_CONCURRENT_RPCS = 1024
+# Running store calls get this long after --grace to finish before the process exits anyway.
+STOP_TIMEOUT_S = 30.0
 _DEFAULT_LIMITS = StoreLimits()
 
 
-def _env(name: str, default: str | int | None = None) -> str | int | None:
+def _env(name: str, default: str | float | None = None) -> str | float | None:
     """``CHROMA_GRPC_<name>`` if set and non-empty, else ``default`` (argparse applies
     the flag's ``type`` to a string default, so a bad value fails like a bad flag)."""
     return os.environ.get(ENV_PREFIX + name) or default
@@ -41,6 +60,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
     return value
 
 
@@ -65,6 +91,17 @@ def _parser() -> argparse.ArgumentParser:
         type=_non_negative_int,
         default=_env("METRICS_PORT"),
         help="serve Prometheus metrics on this port (0: a free one; absent: no metrics)",
+    )
+    run.add_argument(
+        "--metrics-host",
+        default=_env("METRICS_HOST", "127.0.0.1"),
+        help="address /metrics binds (default 127.0.0.1: this machine only; it has no auth)",
+    )
+    run.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=_env("WORKERS", DEFAULT_WORKERS),
+        help=f"threads running store calls (default {DEFAULT_WORKERS}: cores + 4, at most 32)",
     )
     run.add_argument(
         "--log-format",
@@ -119,6 +156,27 @@ def _add_limit_flags(run: argparse.ArgumentParser) -> None:
             help=f"largest {what} (default {default})",
         )
     run.add_argument(
+        "--max-stream-bytes",
+        type=_positive_int,
+        default=_env("MAX_STREAM_BYTES", DEFAULT_MAX_STREAM_BYTES),
+        help="bytes one write stream may carry, all its messages together "
+        f"(default {DEFAULT_MAX_STREAM_BYTES})",
+    )
+    run.add_argument(
+        "--max-total-stream-bytes",
+        type=_positive_int,
+        default=_env("MAX_TOTAL_STREAM_BYTES", DEFAULT_MAX_TOTAL_STREAM_BYTES),
+        help="bytes all uncommitted write streams may hold at once "
+        f"(default {DEFAULT_MAX_TOTAL_STREAM_BYTES})",
+    )
+    run.add_argument(
+        "--stream-idle-timeout",
+        type=_positive_float,
+        default=_env("STREAM_IDLE_TIMEOUT", DEFAULT_STREAM_IDLE_TIMEOUT_S),
+        help="seconds a write stream may send nothing before it is ended, nothing written "
+        f"(default {DEFAULT_STREAM_IDLE_TIMEOUT_S:g})",
+    )
+    run.add_argument(
         "--max-concurrent-rpcs",
         type=_non_negative_int,
         default=_env("MAX_CONCURRENT_RPCS", DEFAULT_MAX_CONCURRENT_RPCS),
@@ -130,9 +188,18 @@ def _add_limit_flags(run: argparse.ArgumentParser) -> None:
 def _add_security_flags(run: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--auth-token",
-        default=_env("AUTH_TOKEN"),
+        # Set but empty counts: an unset variable expanded must not start an open server.
+        default=os.environ.get(ENV_PREFIX + "AUTH_TOKEN"),
         help="require this token ('authorization: Bearer TOKEN' or 'x-chroma-token: TOKEN') "
-        "on every RPC but health; prefer env CHROMA_GRPC_AUTH_TOKEN, which ps does not show",
+        "on every RPC but health and reflection; prefer env CHROMA_GRPC_AUTH_TOKEN, which ps "
+        "does not show",
+    )
+    run.add_argument(
+        "--reflection-requires-auth",
+        action="store_true",
+        default=str(_env("REFLECTION_REQUIRES_AUTH", "")).lower() in TRUTHY,
+        help="with --auth-token, require the token for server reflection too (by default "
+        "reflection is open: the schema is public)",
     )
     run.add_argument("--tls-cert", default=_env("TLS_CERT"), help="serve TLS: PEM certificate")
     run.add_argument("--tls-key", default=_env("TLS_KEY"), help="PEM private key of --tls-cert")
@@ -151,8 +218,34 @@ def _tls(args: argparse.Namespace) -> ServerTLS | None:
         _parser().error("--tls-cert and --tls-key go together (and --tls-client-ca needs both)")
     try:
         return ServerTLS.from_files(args.tls_cert, args.tls_key, args.tls_client_ca)
-    except OSError as error:
-        _parser().error(f"cannot read a TLS file: {error}")
+    except TLSConfigError as error:
+        _parser().error(f"TLS: {error}")
+
+
+def _token(args: argparse.Namespace) -> str | None:
+    """The auth token to serve with; SystemExit(2) with a message for one that cannot work."""
+    if args.auth_token is None:
+        return None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            token = checked_token(args.auth_token)
+        except ValueError as error:
+            _parser().error(f"--auth-token / {ENV_PREFIX}AUTH_TOKEN: {error}")
+    for warning in caught:
+        logger.warning("--auth-token: %s", warning.message)
+    return token
+
+
+def _stream_limits(args: argparse.Namespace) -> StreamLimits:
+    try:
+        return StreamLimits(
+            max_stream_bytes=args.max_stream_bytes,
+            max_total_stream_bytes=args.max_total_stream_bytes,
+            idle_timeout_s=args.stream_idle_timeout,
+        )
+    except ValueError as error:
+        _parser().error(str(error))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -174,6 +267,8 @@ def run(args: argparse.Namespace) -> int:
 
         embedder = default_embedder().embed
     tls = _tls(args)
+    token = _token(args)
+    stream_limits = _stream_limits(args)
     limits = StoreLimits(
         max_batch_size=args.max_batch_size,
         max_dimension=args.max_dimension,
@@ -192,8 +287,9 @@ def run(args: argparse.Namespace) -> int:
 
             metrics = ServerMetrics(store)
             sinks.append(metrics.observe)
-            metrics_port = metrics.serve(args.host, args.metrics_port)
-            print(f"chroma-grpc metrics on http://{args.host}:{metrics_port}/metrics", flush=True)
+            metrics_port = metrics.serve(args.metrics_host, args.metrics_port)
+            metrics_url = f"http://{bracket_host(args.metrics_host)}:{metrics_port}/metrics"
+            print(f"chroma-grpc metrics on {metrics_url}", flush=True)
         try:
             server, port = create_server(
                 store,
@@ -202,11 +298,14 @@ def run(args: argparse.Namespace) -> int:
                 max_message_bytes=args.max_message_bytes,
                 max_receive_message_bytes=args.max_receive_message_bytes,
                 max_send_message_bytes=args.max_send_message_bytes,
+                max_workers=args.workers,
                 maximum_concurrent_rpcs=args.max_concurrent_rpcs,
                 allow_reset=args.allow_reset,
-                auth_token=args.auth_token,
+                auth_token=token,
+                reflection_requires_auth=args.reflection_requires_auth,
                 tls=tls,
                 rpc_sinks=sinks,
+                stream_limits=stream_limits,
             )
         except RuntimeError as error:  # grpc's "Failed to bind to address"
             print(
@@ -214,16 +313,27 @@ def run(args: argparse.Namespace) -> int:
             )
             return 1
         server.start()
+        if token is None:
+            auth = "off"
+        elif args.reflection_requires_auth:
+            auth = "on (health open)"
+        else:
+            auth = "on (health and reflection open)"
         logger.info(
             "Serving with TLS %s, token auth %s",
             "off"
             if tls is None
             else ("on, client certificates required" if tls.client_ca else "on"),
-            "on" if args.auth_token else "off",
+            auth,
         )
         print(f"chroma-grpc listening on {args.host}:{port}", flush=True)
         stopping.wait()  # the signal handlers set it
-        server.stop(args.grace).wait()
+        if not server.stop(args.grace).wait(args.grace + STOP_TIMEOUT_S):
+            # Something will not finish; say what, then leave: every acknowledged write is
+            # already committed, and SQLite rolls back whatever was half done.
+            logger.error("Not stopped %.0f s after the grace period; exiting now", STOP_TIMEOUT_S)
+            faulthandler.dump_traceback(file=sys.stderr)
+            os._exit(1)
     finally:
         if metrics is not None:
             metrics.close()

@@ -1,29 +1,58 @@
-"""Server interceptors: token auth, and one observation per finished RPC for logs and metrics.
+"""Server interceptors: one observation per RPC (logs, metrics), the concurrency cap, token auth.
 
-Both wrap the method handler grpc found rather than the servicers, so every service (ours,
-reflection) is covered the same way. Only ``grpc.health.v1.Health`` is exempt from auth:
-load balancers and Kubernetes probes cannot send a token. Reflection is *not* exempt, so
-grpcurl needs ``-H 'authorization: Bearer TOKEN'`` to list or describe a protected server.
+They wrap the method handler grpc found rather than the servicers, so every service (ours,
+health, reflection) is covered the same way. In order, outermost first:
+
+1. :class:`ObservingInterceptor` reports every RPC with the status its client saw, refused
+   ones included (the cap, auth, undecodable or oversized requests, cancels, deadlines);
+2. :class:`AdmissionInterceptor` refuses RPCs beyond ``--max-concurrent-rpcs`` with
+   RESOURCE_EXHAUSTED (health is exempt: probes must answer a busy server);
+3. :class:`AuthInterceptor` requires exactly one credential carrying the token. Health is
+   exempt (load balancers and Kubernetes probes send none), and so is reflection unless
+   ``--reflection-requires-auth``: the schema is public, it is in ``protos/``.
+
+The decoding of requests (:mod:`chroma_grpc.server._decoding`) comes last, so the observer
+counts the bytes that arrived, and a request is not decoded before it is authenticated.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+import warnings
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from chroma_grpc.store.errors import AuthorizationError
-from chroma_grpc.wire.errors import to_status
+from chroma_grpc.server._handlers import (
+    Continuation,
+    Interceptor,
+    StreamCall,
+    UnaryCall,
+    next_handler,
+    rebuild,
+    unknown,
+)
+from chroma_grpc.server.errors import STATUS_OBSERVER, Status, chroma_status, send_status
+from chroma_grpc.store.errors import AuthorizationError, ResourceExhaustedError
+
+if TYPE_CHECKING:
+    from chroma_grpc.server._handlers import Handler
 
 logger = logging.getLogger("chroma_grpc.server")
 rpc_logger = logging.getLogger("chroma_grpc.rpc")
 
-AUTH_EXEMPT_PREFIXES: tuple[str, ...] = ("/grpc.health.v1.Health/",)
+HEALTH_PREFIX = "/grpc.health.v1.Health/"
+REFLECTION_PREFIXES: tuple[str, ...] = (
+    "/grpc.reflection.v1alpha.ServerReflection/",
+    "/grpc.reflection.v1.ServerReflection/",
+)
+AUTH_EXEMPT_PREFIXES: tuple[str, ...] = (HEALTH_PREFIX, *REFLECTION_PREFIXES)
+CREDENTIAL_KEYS = ("authorization", "x-chroma-token")
 MISSING_TOKEN_MESSAGE = (
     "Missing credentials: this server requires a token. Send gRPC metadata "
     "'authorization: Bearer <token>' or 'x-chroma-token: <token>' (Python: "
@@ -35,95 +64,166 @@ WRONG_TOKEN_MESSAGE = (
     "Invalid credentials: the token in 'authorization' / 'x-chroma-token' metadata does not "
     "match the server's token"
 )
+SEVERAL_CREDENTIALS_MESSAGE = (
+    "Several credentials: this call carries {count} 'authorization' / 'x-chroma-token' "
+    "entries; send exactly one (e.g. 'authorization: Bearer <token>') and no other"
+)
+BUSY_MESSAGE = (
+    "The server is already running {limit} RPCs, its --max-concurrent-rpcs cap "
+    "(GetServerInfo advertises it as max_concurrent_rpcs): retry after a short backoff, or "
+    "start the server with a higher --max-concurrent-rpcs"
+)
 _ERROR_CODES = frozenset(
     {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DATA_LOSS}
 )
-
-if TYPE_CHECKING:  # grpc's classes are generic only in the stubs
-    Handler = grpc.RpcMethodHandler[Any, Any]
-    _Interceptor = grpc.ServerInterceptor[Any, Any]
-else:
-    Handler = grpc.RpcMethodHandler
-    _Interceptor = grpc.ServerInterceptor
-Continuation = Callable[[grpc.HandlerCallDetails], "Handler | None"]
 
 
 # -- auth --------------------------------------------------------------------------------------
 
 
-class AuthInterceptor(_Interceptor):
-    """Reject calls without the server's token with UNAUTHENTICATED (+ ErrorInfo).
+def checked_token(token: str) -> str:
+    """The server token to use for ``token`` as configured.
+
+    Surrounding whitespace (a newline from ``$(cat token-file)`` or a secret file) is
+    stripped with a warning, since no client could send it. ValueError for a token that is
+    empty (an unset variable expanded) or has characters gRPC metadata cannot carry.
+    """
+    stripped = token.strip()
+    if not stripped:
+        raise ValueError(
+            "the auth token is empty (an unset variable expanded?): give a non-empty token, "
+            "or leave --auth-token and CHROMA_GRPC_AUTH_TOKEN unset to serve without auth"
+        )
+    unsendable = sorted({c for c in stripped if not " " <= c <= "~"})
+    if unsendable:
+        raise ValueError(
+            "the auth token has characters gRPC metadata cannot carry "
+            f"({', '.join(repr(c) for c in unsendable)}): use printable ASCII only"
+        )
+    if stripped != token:
+        warnings.warn(
+            "the auth token had leading or trailing whitespace (a newline from a file?); "
+            "it was removed: clients send the token without it",
+            UserWarning,
+            stacklevel=2,
+        )
+    return stripped
+
+
+class AuthInterceptor(Interceptor):
+    """Refuse calls without exactly one credential carrying the token: UNAUTHENTICATED (+
+    ErrorInfo) naming what is wrong.
 
     The comparison is constant-time (``hmac.compare_digest``); the token is never logged and
     never echoed in an error message.
     """
 
     def __init__(self, token: str, exempt_prefixes: Sequence[str] = AUTH_EXEMPT_PREFIXES):
-        if not token:
-            raise ValueError("auth token must be a non-empty string")
+        if not token or token != token.strip():
+            raise ValueError("auth token must be non-empty, without surrounding whitespace")
         self._token = token.encode("utf-8")
         self._exempt = tuple(exempt_prefixes)
 
-    def intercept_service(
+    async def intercept_service(
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> Handler | None:
+    ) -> Handler:
+        handler = await next_handler(continuation, handler_call_details)
         if handler_call_details.method.startswith(self._exempt):
-            return continuation(handler_call_details)
+            return unknown(handler)
         problem = self._problem(handler_call_details.invocation_metadata or ())
         if problem is None:
-            return continuation(handler_call_details)
-        return _rejecting(continuation(handler_call_details), problem)
+            return unknown(handler)
+        return refusing(handler, chroma_status(AuthorizationError(problem)))
 
     def _problem(self, metadata: Sequence[Any]) -> str | None:
-        """None when some presented token matches; else the message to fail with."""
-        presented = _presented_tokens(metadata)
-        if not presented:
+        """None when the call carries exactly one credential and it is the token."""
+        entries = [(key, value) for key, value in metadata if key in CREDENTIAL_KEYS]
+        if len(entries) > 1:
+            return SEVERAL_CREDENTIALS_MESSAGE.format(count=len(entries))
+        presented = _token_of(*entries[0]) if entries else None
+        if presented is None:
             return MISSING_TOKEN_MESSAGE
-        # Check every candidate, so the time taken does not depend on which one matched.
-        matched = False
-        for candidate in presented:
-            matched |= hmac.compare_digest(candidate.encode("utf-8"), self._token)
+        matched = hmac.compare_digest(presented.encode("utf-8"), self._token)
         return None if matched else WRONG_TOKEN_MESSAGE
 
 
-def _presented_tokens(metadata: Sequence[Any]) -> list[str]:
-    """Tokens from ``authorization: Bearer X`` and ``x-chroma-token: X`` entries."""
-    tokens = []
-    for key, value in metadata:
-        if not isinstance(value, str):
-            continue
-        if key == "authorization":
-            scheme, _, credential = value.strip().partition(" ")
-            if scheme.lower() == "bearer" and credential.strip():
-                tokens.append(credential.strip())
-        elif key == "x-chroma-token" and value.strip():
-            tokens.append(value.strip())
-    return tokens
+def _token_of(key: str, value: object) -> str | None:
+    """The token in ``authorization: Bearer X`` (scheme in any case) or ``x-chroma-token: X``;
+    None for another authorization scheme (e.g. Basic)."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    if key == "x-chroma-token":
+        return value.strip()
+    scheme, _, credential = value.strip().partition(" ")
+    return credential.strip() or None if scheme.lower() == "bearer" else None
 
 
-def _rejecting(handler: Handler | None, message: str) -> Handler:
-    """A handler of ``handler``'s kind that fails with UNAUTHENTICATED without running it."""
-    status = to_status(AuthorizationError(message))
+def refusing(handler: Handler | None, status: Status) -> Handler:
+    """A handler of ``handler``'s kind that ends with ``status`` without running it."""
 
-    def reject(request: Any, context: grpc.ServicerContext) -> Any:
-        context.abort_with_status(status)
+    async def refuse(request: Any, context: Any) -> Any:
+        await send_status(context, status)
+
+    async def refuse_stream(request: Any, context: Any) -> AsyncIterator[Any]:
+        await send_status(context, status)
+        yield  # pragma: no cover - an async generator that never yields
 
     if handler is None:  # unknown method: do not reveal that before authentication
-        return grpc.unary_unary_rpc_method_handler(reject)
-    factory = _HANDLER_FACTORIES[(handler.request_streaming, handler.response_streaming)]
-    return factory(
-        reject,
-        request_deserializer=handler.request_deserializer,
-        response_serializer=handler.response_serializer,
-    )
+        return grpc.unary_unary_rpc_method_handler(refuse)
+    return rebuild(handler, unary=lambda call: refuse, stream=lambda call: refuse_stream)
 
 
-_HANDLER_FACTORIES: dict[tuple[bool, bool], Callable[..., Handler]] = {
-    (False, False): grpc.unary_unary_rpc_method_handler,
-    (False, True): grpc.unary_stream_rpc_method_handler,
-    (True, False): grpc.stream_unary_rpc_method_handler,
-    (True, True): grpc.stream_stream_rpc_method_handler,
-}
+# -- the concurrency cap -----------------------------------------------------------------------
+
+
+class AdmissionInterceptor(Interceptor):
+    """At most ``limit`` RPCs in progress; more are refused at once with RESOURCE_EXHAUSTED.
+
+    An idle stream counts for as long as it is open. Health checks are never refused.
+    """
+
+    def __init__(self, limit: int, exempt_prefixes: Sequence[str] = (HEALTH_PREFIX,)) -> None:
+        self._limit = limit
+        self._exempt = tuple(exempt_prefixes)
+        self.running = 0
+
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> Handler:
+        handler = await next_handler(continuation, handler_call_details)
+        if handler is None or handler_call_details.method.startswith(self._exempt):
+            return unknown(handler)
+        return rebuild(handler, unary=self._counted_unary, stream=self._counted_stream)
+
+    async def _enter(self, context: Any) -> None:
+        """Count the RPC in, or refuse it (AbortError) when the cap is reached."""
+        if self.running < self._limit:
+            self.running += 1
+            return
+        logger.warning("Refused an RPC: %d already running (--max-concurrent-rpcs)", self._limit)
+        busy = ResourceExhaustedError(BUSY_MESSAGE.format(limit=self._limit))
+        await send_status(context, chroma_status(busy))
+
+    def _counted_unary(self, call: UnaryCall) -> UnaryCall:
+        async def counted(request: Any, context: Any) -> Any:
+            await self._enter(context)
+            try:
+                return await call(request, context)
+            finally:
+                self.running -= 1
+
+        return counted
+
+    def _counted_stream(self, call: StreamCall) -> StreamCall:
+        async def counted(request: Any, context: Any) -> AsyncIterator[Any]:
+            await self._enter(context)
+            try:
+                async for reply in call(request, context):
+                    yield reply
+            finally:
+                self.running -= 1
+
+        return counted
 
 
 # -- observation -------------------------------------------------------------------------------
@@ -163,23 +263,30 @@ def log_rpc(record: RpcRecord) -> None:
     rpc_logger.log(level, "rpc %s", text, extra={"fields": fields})
 
 
-class ObservingInterceptor(_Interceptor):
-    """Time each RPC, count its request bytes and read its final code, then tell ``sinks``.
+class ObservingInterceptor(Interceptor):
+    """Time each RPC, count its request bytes (as they arrived, before decoding) and find the
+    status its client saw, then tell ``sinks``.
 
-    Request streams are counted as they are consumed (no buffering); sizes are the serialized
-    sizes of the messages (``ByteSize()``).
+    An RPC whose handler never ran (its request message never arrived: over grpc's own size
+    limit, or cancelled or timed out during the upload) is reported CANCELLED with 0 bytes.
     """
 
     def __init__(self, sinks: Sequence[RpcSink]) -> None:
         self._sinks = tuple(sinks)
 
-    def intercept_service(
+    async def intercept_service(
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> Handler | None:
-        handler = continuation(handler_call_details)
-        if handler is None or not self._sinks:
-            return handler
-        return _observed(handler, handler_call_details.method, self._emit)
+    ) -> Handler:
+        method = handler_call_details.method
+        observation = _Observation(method, self._emit)
+        task = asyncio.current_task()
+        if task is not None:  # the RPC's task: its end is the end of the RPC
+            task.add_done_callback(lambda _: observation.never_started())
+        handler = await next_handler(continuation, handler_call_details)
+        if handler is None:
+            missing = Status(grpc.StatusCode.UNIMPLEMENTED, f"Method not found: {method}")
+            handler = refusing(None, missing)
+        return rebuild(handler, unary=observation.unary, stream=observation.stream)
 
     def _emit(self, record: RpcRecord) -> None:
         for sink in self._sinks:
@@ -189,88 +296,87 @@ class ObservingInterceptor(_Interceptor):
                 logger.exception("RPC observer failed")
 
 
-class _CountingIterator:
-    """Pass a request stream through, summing serialized message sizes."""
+class _Observation:
+    """One RPC being watched: reports exactly once."""
 
-    def __init__(self, requests: Iterator[Any]) -> None:
-        self._requests = requests
-        self.bytes = 0
+    def __init__(self, method: str, emit: RpcSink) -> None:
+        self._method = method
+        self._emit = emit
+        self._start = time.perf_counter()
+        self._bytes = 0
+        self._reported = False
 
-    def __iter__(self) -> _CountingIterator:
-        return self
+    def _report(self, code: grpc.StatusCode) -> None:
+        if not self._reported:
+            self._reported = True
+            elapsed = time.perf_counter() - self._start
+            self._emit(RpcRecord(self._method, code, elapsed, self._bytes))
 
-    def __next__(self) -> Any:
-        message = next(self._requests)
-        self.bytes += _size(message)
-        return message
+    def never_started(self) -> None:
+        self._report(grpc.StatusCode.CANCELLED)
+
+    def _counted(self, request: Any) -> Any:
+        """``request`` as it goes on to the handler, its bytes (or a stream's) counted."""
+        if hasattr(request, "__aiter__"):
+            return self._count_stream(request)
+        self._bytes = _size(request)
+        return request
+
+    async def _count_stream(self, requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        async for raw in requests:
+            self._bytes += _size(raw)
+            yield raw
+
+    def unary(self, call: UnaryCall) -> UnaryCall:
+        async def observed(request: Any, context: Any) -> Any:
+            request = self._counted(request)
+            STATUS_OBSERVER.set(self._report)  # in this RPC's task (a context of its own)
+            try:
+                reply = await call(request, context)
+            except BaseException as error:
+                self._report(_final_code(error, context))
+                raise
+            self._report(_code_set(context) or grpc.StatusCode.OK)
+            return reply
+
+        return observed
+
+    def stream(self, call: StreamCall) -> StreamCall:
+        async def observed(request: Any, context: Any) -> AsyncIterator[Any]:
+            request = self._counted(request)
+            STATUS_OBSERVER.set(self._report)
+            try:
+                async for reply in call(request, context):
+                    yield reply
+            except BaseException as error:
+                self._report(_final_code(error, context))
+                raise
+            self._report(_code_set(context) or grpc.StatusCode.OK)
+
+        return observed
 
 
 def _size(message: Any) -> int:
-    if hasattr(message, "ByteSize"):
-        return int(message.ByteSize())
-    return len(message) if isinstance(message, (bytes, bytearray)) else 0
+    if isinstance(message, (bytes, bytearray)):
+        return len(message)
+    return int(message.ByteSize()) if hasattr(message, "ByteSize") else 0
 
 
-def _final_code(context: grpc.ServicerContext, completed: bool) -> grpc.StatusCode:
-    code = context.code()  # type: ignore[attr-defined]  # set by abort / set_code
-    if isinstance(code, grpc.StatusCode):
-        return code
-    if completed:
-        return grpc.StatusCode.OK
-    if not context.is_active():
+def _code_set(context: Any) -> grpc.StatusCode | None:
+    code = context.code()
+    return code if isinstance(code, grpc.StatusCode) else None
+
+
+def _final_code(error: BaseException, context: Any) -> grpc.StatusCode:
+    """The status the client saw when the handler ended with ``error``."""
+    if isinstance(error, (asyncio.CancelledError, GeneratorExit)):  # cancelled, or deadline
         remaining = context.time_remaining()
         if remaining is not None and remaining <= 0:
             return grpc.StatusCode.DEADLINE_EXCEEDED
         return grpc.StatusCode.CANCELLED
-    return grpc.StatusCode.UNKNOWN
-
-
-def _observed(handler: Handler, method: str, emit: RpcSink) -> Handler:
-    """``handler`` with its behaviour wrapped to report an :class:`RpcRecord` when done."""
-    inner: Callable[[Any, grpc.ServicerContext], Any] | None
-    if handler.request_streaming:
-        inner = handler.stream_unary or handler.stream_stream
-    else:
-        inner = handler.unary_unary or handler.unary_stream
-    if inner is None:
-        raise ValueError(f"method handler for {method} has no behaviour")
-    behaviour_of_handler = inner
-
-    def prepare(request: Any) -> tuple[Any, Callable[[], int]]:
-        if handler.request_streaming:
-            counted = _CountingIterator(request)
-            return counted, lambda: counted.bytes
-        size = _size(request)
-        return request, lambda: size
-
-    def report(start: float, request_bytes: Callable[[], int], code: grpc.StatusCode) -> None:
-        emit(RpcRecord(method, code, time.perf_counter() - start, request_bytes()))
-
-    def unary_response(request: Any, context: grpc.ServicerContext) -> Any:
-        start = time.perf_counter()
-        request, request_bytes = prepare(request)
-        try:
-            response = behaviour_of_handler(request, context)
-        except BaseException:
-            report(start, request_bytes, _final_code(context, completed=False))
-            raise
-        report(start, request_bytes, _final_code(context, completed=True))
-        return response
-
-    def stream_response(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-        start = time.perf_counter()
-        request, request_bytes = prepare(request)
-        completed = False
-        try:
-            yield from behaviour_of_handler(request, context)
-            completed = True
-        finally:
-            report(start, request_bytes, _final_code(context, completed))
-
-    behaviour = stream_response if handler.response_streaming else unary_response
-    factory = _HANDLER_FACTORIES[(handler.request_streaming, handler.response_streaming)]
-    return factory(
-        behaviour,
-        request_deserializer=handler.request_deserializer,
-        response_serializer=handler.response_serializer,
-    )
+    if isinstance(error, grpc.aio.AbortError):
+        return _code_set(context) or grpc.StatusCode.UNKNOWN
+    if isinstance(error, NotImplementedError):  # a generated servicer's unimplemented method
+        return grpc.StatusCode.UNIMPLEMENTED
+    logger.error("Unexpected error while serving an RPC", exc_info=error)
+    return grpc.StatusCode.UNKNOWN  # what grpc answers for an exception it did not expect

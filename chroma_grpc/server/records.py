@@ -1,25 +1,29 @@
 """RecordService: decode, call the store once, encode. Writes commit explicitly; reads page.
 
-Write streams follow the commit protocol of :mod:`chroma_grpc.wire.write_stream`: nothing is
-applied unless the last message says ``commit: true``. Get replies are pages whose
-``next_page_token`` resumes the read (:mod:`chroma_grpc.wire.paging`).
+Write streams are ``async def``: they are read on the event loop and applied by
+:mod:`chroma_grpc.server._write_streams` (bounded, idle-timed), following the commit protocol of
+:mod:`chroma_grpc.wire.write_stream`: nothing is applied unless the last message says
+``commit: true``. The other methods are plain ``def`` and run on worker threads. Get replies
+are pages whose ``next_page_token`` resumes the read (:mod:`chroma_grpc.wire.paging`).
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Iterator
-from typing import Protocol, Union
+from collections.abc import AsyncIterable, Iterator
+from typing import Any, Protocol, Union
 
 import grpc
 
 from chroma_grpc.server._addressing import record_collection_id
+from chroma_grpc.server._execution import Scheduler
+from chroma_grpc.server._write_streams import WriteStreams
 from chroma_grpc.server.errors import (
+    async_unary_errors,
     check_alive,
     field_paths,
     stream_errors,
     unary_errors,
-    wait_until_ended,
 )
 from chroma_grpc.store.api import StoreAPI
 from chroma_grpc.store.errors import InvalidArgumentError, ResourceExhaustedError
@@ -44,23 +48,11 @@ from chroma_grpc.wire.records import (
     to_proto_query_response,
 )
 from chroma_grpc.wire.vectors import from_proto_vectors
-from chroma_grpc.wire.write_stream import CommittedWrite, WriteRequest, WriteStreamReader
 
 DEFAULT_N_RESULTS = 10
 DEFAULT_PEEK_LIMIT = 10
 DEFAULT_MAX_SEND_BYTES = 64 * 1024 * 1024
-# How long a stream that ended without commit waits for grpcio to show a cancel or deadline.
-NOT_COMMITTED_GRACE_S = 0.1
 
-# The store names its arguments; these are the same fields' paths in the requests.
-WRITE_FIELDS = {
-    "collection_id": "collection.id",
-    "ids": "batch.records.id",
-    "embeddings": "batch.embeddings",
-    "metadatas": "batch.records.metadata",
-    "documents": "batch.records.document",
-    "uris": "batch.records.uri",
-}
 READ_FIELDS = {"collection_id": "collection.id", "limit": "limit", "offset": "offset"}
 
 
@@ -73,9 +65,14 @@ class RecordServicer(record_service_pb2_grpc.RecordServiceServicer):
     """
 
     def __init__(
-        self, store: StoreAPI, *, max_send_message_bytes: int = DEFAULT_MAX_SEND_BYTES
+        self,
+        store: StoreAPI,
+        *,
+        max_send_message_bytes: int = DEFAULT_MAX_SEND_BYTES,
+        writes: WriteStreams | None = None,
     ) -> None:
         self._store = store
+        self._writes = writes or WriteStreams(store, Scheduler(1))
         self._max_send = max_send_message_bytes
         self._page_bytes = max(1024, min(DEFAULT_PAGE_BYTES, max_send_message_bytes // 2))
 
@@ -90,48 +87,26 @@ class RecordServicer(record_service_pb2_grpc.RecordServiceServicer):
 
     # -- writes ------------------------------------------------------------------------------
 
-    def _read_stream(
-        self, requests: Iterable[WriteRequest], context: grpc.ServicerContext
-    ) -> tuple[str, CommittedWrite]:
-        """The committed stream and its collection id; nothing is written before this returns."""
-        reader = WriteStreamReader(max_batch_size=self._store.limits.max_batch_size)
-        for request in requests:
-            check_alive(context, "reading the next message")
-            reader.feed(request)
-        if not reader.committed:
-            # Not written either way; but if a cancel or deadline ended the stream (grpcio's
-            # sync server ends it as if complete), answer with that, not ABORTED.
-            wait_until_ended(context, "writing", NOT_COMMITTED_GRACE_S)
-        check_alive(context, "writing")
-        write = reader.finish()
-        return record_collection_id(self._store, write.collection), write
-
-    @unary_errors
-    def AddRecords(
-        self, request_iterator: Iterator[pb.AddRecordsRequest], context: grpc.ServicerContext
+    @async_unary_errors
+    async def AddRecords(
+        self, request_iterator: AsyncIterable[pb.AddRecordsRequest], context: Any
     ) -> pb.AddRecordsResponse:
-        collection_id, write = self._read_stream(request_iterator, context)
-        with field_paths(WRITE_FIELDS):
-            self._store.add(collection_id, write.batch)
-        return pb.AddRecordsResponse(record_count=len(write.batch))
+        count = await self._writes.apply("add", request_iterator, context)
+        return pb.AddRecordsResponse(record_count=count)
 
-    @unary_errors
-    def UpsertRecords(
-        self, request_iterator: Iterator[pb.UpsertRecordsRequest], context: grpc.ServicerContext
+    @async_unary_errors
+    async def UpsertRecords(
+        self, request_iterator: AsyncIterable[pb.UpsertRecordsRequest], context: Any
     ) -> pb.UpsertRecordsResponse:
-        collection_id, write = self._read_stream(request_iterator, context)
-        with field_paths(WRITE_FIELDS):
-            self._store.upsert(collection_id, write.batch)
-        return pb.UpsertRecordsResponse(record_count=len(write.batch))
+        count = await self._writes.apply("upsert", request_iterator, context)
+        return pb.UpsertRecordsResponse(record_count=count)
 
-    @unary_errors
-    def UpdateRecords(
-        self, request_iterator: Iterator[pb.UpdateRecordsRequest], context: grpc.ServicerContext
+    @async_unary_errors
+    async def UpdateRecords(
+        self, request_iterator: AsyncIterable[pb.UpdateRecordsRequest], context: Any
     ) -> pb.UpdateRecordsResponse:
-        collection_id, write = self._read_stream(request_iterator, context)
-        with field_paths(WRITE_FIELDS):
-            self._store.update(collection_id, write.batch)
-        return pb.UpdateRecordsResponse(record_count=len(write.batch))
+        count = await self._writes.apply("update", request_iterator, context)
+        return pb.UpdateRecordsResponse(record_count=count)
 
     @unary_errors
     def DeleteRecords(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import grpc
 
 from chroma_grpc._version import CHROMA_API_VERSION, __version__
+from chroma_grpc.server._write_streams import StreamLimits
 from chroma_grpc.server.errors import unary_errors
 from chroma_grpc.store.api import StoreAPI
 from chroma_grpc.store.errors import ResetNotAllowedError
@@ -17,14 +18,15 @@ from chroma_grpc.v1 import system_service_pb2_grpc
 
 @dataclass(frozen=True)
 class ServerSettings:
-    """What the server adds to the store's own limits: message sizes, the concurrency cap and
-    the reset switch."""
+    """What the server adds to the store's own limits: message sizes, the concurrency cap,
+    write-stream bounds and the reset switch."""
 
     max_receive_message_bytes: int
     max_send_message_bytes: int
     allow_reset: bool
     server_side_embedding: bool = False
     max_concurrent_rpcs: int = 0  # 0: no cap
+    streams: StreamLimits = StreamLimits()
 
 
 class SystemServicer(system_service_pb2_grpc.SystemServiceServicer):
@@ -60,6 +62,9 @@ class SystemServicer(system_service_pb2_grpc.SystemServiceServicer):
             server_side_embedding=self._settings.server_side_embedding,
             allow_reset=self._settings.allow_reset,
             max_concurrent_rpcs=self._settings.max_concurrent_rpcs,
+            max_stream_bytes=self._settings.streams.max_stream_bytes,
+            max_total_stream_bytes=self._settings.streams.max_total_stream_bytes,
+            stream_idle_timeout_seconds=self._settings.streams.idle_timeout_s,
         )
 
     @unary_errors

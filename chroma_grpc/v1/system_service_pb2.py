@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#chroma_grpc/v1/system_service.proto\x12\x0e\x63hroma_grpc.v1\"\x12\n\x10HeartbeatRequest\"1\n\x11HeartbeatResponse\x12\x1c\n\x14nanosecond_heartbeat\x18\x01 \x01(\x03\"\x13\n\x11GetVersionRequest\"%\n\x12GetVersionResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\"\x16\n\x14GetServerInfoRequest\"\x9a\x02\n\x15GetServerInfoResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x16\n\x0eserver_version\x18\x02 \x01(\t\x12!\n\x19max_receive_message_bytes\x18\x03 \x01(\x04\x12\x1e\n\x16max_send_message_bytes\x18\x04 \x01(\x04\x12\x16\n\x0emax_batch_size\x18\x05 \x01(\x04\x12\x15\n\rmax_dimension\x18\x06 \x01(\r\x12\x15\n\rmax_n_results\x18\x07 \x01(\r\x12\x1d\n\x15server_side_embedding\x18\x08 \x01(\x08\x12\x13\n\x0b\x61llow_reset\x18\t \x01(\x08\x12\x1b\n\x13max_concurrent_rpcs\x18\n \x01(\r\"\x0e\n\x0cResetRequest\"\x0f\n\rResetResponse2\xda\x02\n\rSystemService\x12P\n\tHeartbeat\x12 .chroma_grpc.v1.HeartbeatRequest\x1a!.chroma_grpc.v1.HeartbeatResponse\x12S\n\nGetVersion\x12!.chroma_grpc.v1.GetVersionRequest\x1a\".chroma_grpc.v1.GetVersionResponse\x12\\\n\rGetServerInfo\x12$.chroma_grpc.v1.GetServerInfoRequest\x1a%.chroma_grpc.v1.GetServerInfoResponse\x12\x44\n\x05Reset\x12\x1c.chroma_grpc.v1.ResetRequest\x1a\x1d.chroma_grpc.v1.ResetResponseB[\n\x10io.chromagrpc.v1P\x01ZEgithub.com/chroma-grpc/chroma-grpc/gen/go/chroma_grpc/v1;chromagrpcv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#chroma_grpc/v1/system_service.proto\x12\x0e\x63hroma_grpc.v1\"\x12\n\x10HeartbeatRequest\"1\n\x11HeartbeatResponse\x12\x1c\n\x14nanosecond_heartbeat\x18\x01 \x01(\x03\"\x13\n\x11GetVersionRequest\"%\n\x12GetVersionResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\"\x16\n\x14GetServerInfoRequest\"\xf9\x02\n\x15GetServerInfoResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x16\n\x0eserver_version\x18\x02 \x01(\t\x12!\n\x19max_receive_message_bytes\x18\x03 \x01(\x04\x12\x1e\n\x16max_send_message_bytes\x18\x04 \x01(\x04\x12\x16\n\x0emax_batch_size\x18\x05 \x01(\x04\x12\x15\n\rmax_dimension\x18\x06 \x01(\r\x12\x15\n\rmax_n_results\x18\x07 \x01(\r\x12\x1d\n\x15server_side_embedding\x18\x08 \x01(\x08\x12\x13\n\x0b\x61llow_reset\x18\t \x01(\x08\x12\x1b\n\x13max_concurrent_rpcs\x18\n \x01(\r\x12\x18\n\x10max_stream_bytes\x18\x0b \x01(\x04\x12\x1e\n\x16max_total_stream_bytes\x18\x0c \x01(\x04\x12#\n\x1bstream_idle_timeout_seconds\x18\r \x01(\x01\"\x0e\n\x0cResetRequest\"\x0f\n\rResetResponse2\xda\x02\n\rSystemService\x12P\n\tHeartbeat\x12 .chroma_grpc.v1.HeartbeatRequest\x1a!.chroma_grpc.v1.HeartbeatResponse\x12S\n\nGetVersion\x12!.chroma_grpc.v1.GetVersionRequest\x1a\".chroma_grpc.v1.GetVersionResponse\x12\\\n\rGetServerInfo\x12$.chroma_grpc.v1.GetServerInfoRequest\x1a%.chroma_grpc.v1.GetServerInfoResponse\x12\x44\n\x05Reset\x12\x1c.chroma_grpc.v1.ResetRequest\x1a\x1d.chroma_grpc.v1.ResetResponseB[\n\x10io.chromagrpc.v1P\x01ZEgithub.com/chroma-grpc/chroma-grpc/gen/go/chroma_grpc/v1;chromagrpcv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,11 +43,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETSERVERINFOREQUEST']._serialized_start=186
   _globals['_GETSERVERINFOREQUEST']._serialized_end=208
   _globals['_GETSERVERINFORESPONSE']._serialized_start=211
-  _globals['_GETSERVERINFORESPONSE']._serialized_end=493
-  _globals['_RESETREQUEST']._serialized_start=495
-  _globals['_RESETREQUEST']._serialized_end=509
-  _globals['_RESETRESPONSE']._serialized_start=511
-  _globals['_RESETRESPONSE']._serialized_end=526
-  _globals['_SYSTEMSERVICE']._serialized_start=529
-  _globals['_SYSTEMSERVICE']._serialized_end=875
+  _globals['_GETSERVERINFORESPONSE']._serialized_end=588
+  _globals['_RESETREQUEST']._serialized_start=590
+  _globals['_RESETREQUEST']._serialized_end=604
+  _globals['_RESETRESPONSE']._serialized_start=606
+  _globals['_RESETRESPONSE']._serialized_end=621
+  _globals['_SYSTEMSERVICE']._serialized_start=624
+  _globals['_SYSTEMSERVICE']._serialized_end=970
 # @@protoc_insertion_point(module_scope)

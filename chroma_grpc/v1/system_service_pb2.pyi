@@ -114,6 +114,9 @@ class GetServerInfoResponse(_message.Message):
     SERVER_SIDE_EMBEDDING_FIELD_NUMBER: _builtins.int
     ALLOW_RESET_FIELD_NUMBER: _builtins.int
     MAX_CONCURRENT_RPCS_FIELD_NUMBER: _builtins.int
+    MAX_STREAM_BYTES_FIELD_NUMBER: _builtins.int
+    MAX_TOTAL_STREAM_BYTES_FIELD_NUMBER: _builtins.int
+    STREAM_IDLE_TIMEOUT_SECONDS_FIELD_NUMBER: _builtins.int
     version: _builtins.str
     """Chroma API version (e.g. "0.4.24")."""
     server_version: _builtins.str
@@ -134,6 +137,16 @@ class GetServerInfoResponse(_message.Message):
     """Whether Reset is allowed."""
     max_concurrent_rpcs: _builtins.int
     """Most RPCs the server runs at once; more are refused with RESOURCE_EXHAUSTED. 0: no cap."""
+    max_stream_bytes: _builtins.int
+    """Most bytes one write stream (AddRecords / UpsertRecords / UpdateRecords) may carry, all its
+    messages together; more is RESOURCE_EXHAUSTED. Send larger writes as several streams.
+    """
+    max_total_stream_bytes: _builtins.int
+    """Most bytes all write streams not yet committed may hold at once, server-wide."""
+    stream_idle_timeout_seconds: _builtins.float
+    """Seconds a write stream may go without sending a message before the server ends it
+    (ABORTED, nothing written).
+    """
     def __init__(
         self,
         *,
@@ -147,10 +160,13 @@ class GetServerInfoResponse(_message.Message):
         server_side_embedding: _builtins.bool = ...,
         allow_reset: _builtins.bool = ...,
         max_concurrent_rpcs: _builtins.int = ...,
+        max_stream_bytes: _builtins.int = ...,
+        max_total_stream_bytes: _builtins.int = ...,
+        stream_idle_timeout_seconds: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_reset", b"allow_reset", "max_batch_size", b"max_batch_size", "max_concurrent_rpcs", b"max_concurrent_rpcs", "max_dimension", b"max_dimension", "max_n_results", b"max_n_results", "max_receive_message_bytes", b"max_receive_message_bytes", "max_send_message_bytes", b"max_send_message_bytes", "server_side_embedding", b"server_side_embedding", "server_version", b"server_version", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_reset", b"allow_reset", "max_batch_size", b"max_batch_size", "max_concurrent_rpcs", b"max_concurrent_rpcs", "max_dimension", b"max_dimension", "max_n_results", b"max_n_results", "max_receive_message_bytes", b"max_receive_message_bytes", "max_send_message_bytes", b"max_send_message_bytes", "max_stream_bytes", b"max_stream_bytes", "max_total_stream_bytes", b"max_total_stream_bytes", "server_side_embedding", b"server_side_embedding", "server_version", b"server_version", "stream_idle_timeout_seconds", b"stream_idle_timeout_seconds", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

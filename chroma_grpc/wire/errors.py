@@ -126,11 +126,17 @@ def from_rpc_error(error: grpc.RpcError) -> Exception:
 def _advice(message: str) -> str:
     """How to get under a limit grpc itself enforced (its messages name the limit only)."""
     lowered = message.lower()
+    if "larger than max" in lowered and "client:" in lowered:
+        return (
+            "; a reply exceeded this channel's receive limit: give the channel a larger "
+            "grpc.max_receive_message_length (or -1), or ask for fewer results; the channels "
+            "StoreProxy and HttpClient create accept any reply the server may send"
+        )
     if "larger than max" in lowered:
         return (
-            "; a message exceeded a gRPC size limit: send smaller batches or ask for fewer "
-            "results, or raise the server's --max-receive-message-bytes / "
-            "--max-send-message-bytes (GetServerInfo advertises both)"
+            "; a request exceeded the server's --max-receive-message-bytes (GetServerInfo "
+            "advertises it): send smaller messages (StoreProxy and HttpClient size theirs from "
+            "it), or start the server with a larger --max-receive-message-bytes"
         )
     if "concurrent rpc limit" in lowered:
         return (

@@ -3,9 +3,9 @@
 A stream is applied only if its last message says ``commit: true``: the first message names the
 collection (and may carry a ``request_id``), data chunks follow, and any message may carry data.
 The commit flag is the one thing a cancelled, dead or timed-out client cannot send by accident:
-grpcio's sync server ends the request iterator normally when a client cancels, so "the stream
-ended" alone proves nothing. A stream without a commit message writes nothing (ABORTED); a
-message after the commit message is INVALID_ARGUMENT.
+grpcio ends the request stream normally when a client cancels (sync and asyncio servers alike),
+so "the stream ended" alone proves nothing. A stream without a commit message writes nothing
+(ABORTED); a message after the commit message is INVALID_ARGUMENT.
 
 :class:`WriteStreamReader` is fed one message at a time, so a sync servicer (``for``) and an
 asyncio one (``async for``) drive it the same way.

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,7 +22,7 @@ from chroma_grpc.v1 import record_service_pb2, record_service_pb2_grpc, types_pb
 from chroma_grpc.v1 import system_service_pb2 as system_pb
 from chroma_grpc.v1 import system_service_pb2_grpc as system_grpc
 from chroma_grpc.wire.errors import error_info
-from tests.helpers.servers import ServerProcess, start_server_process
+from tests.helpers.servers import ROOT, ServerProcess, start_server_process
 
 TOKEN = "s3cret-Token-4e1f"
 TOKEN_PROVIDER = "chromadb.auth.token.TokenAuthClientProvider"
@@ -94,15 +97,24 @@ def test_each_way_of_sending_the_token_works(
     api.delete_collection(name)
 
 
-def test_every_rpc_kind_is_protected_but_health_is_not(server: ServerProcess) -> None:
+def list_services(channel: grpc.Channel, metadata: tuple[tuple[str, str], ...] = ()) -> set[str]:
+    reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    (reply,) = reflection.ServerReflectionInfo(iter([request]), metadata=metadata, timeout=10)
+    return {service.name for service in reply.list_services_response.service}
+
+
+def test_every_rpc_kind_is_protected_but_health_and_reflection_are_not(
+    server: ServerProcess,
+) -> None:
     with grpc.insecure_channel(server.address) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         reply = health.Check(health_pb2.HealthCheckRequest(), timeout=10)
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        assert "chroma_grpc.v1.RecordService" in list_services(channel)  # the schema is public
 
         system = system_grpc.SystemServiceStub(channel)
         records = record_service_pb2_grpc.RecordServiceStub(channel)
-        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
         calls: dict[str, Callable[[], object]] = {
             "unary": lambda: system.GetServerInfo(system_pb.GetServerInfoRequest(), timeout=10),
             "client stream": lambda: records.AddRecords(
@@ -125,11 +137,6 @@ def test_every_rpc_kind_is_protected_but_health_is_not(server: ServerProcess) ->
                     timeout=10,
                 )
             ),
-            "reflection (bidi)": lambda: list(
-                reflection.ServerReflectionInfo(
-                    iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10
-                )
-            ),
         }
         for kind, call in calls.items():
             with pytest.raises(grpc.RpcError) as caught:
@@ -142,6 +149,23 @@ def test_every_rpc_kind_is_protected_but_health_is_not(server: ServerProcess) ->
         assert "Invalid credentials" in unauthenticated(caught.value)
         right = (("authorization", f"bearer {TOKEN}"),)  # the scheme is case-insensitive
         assert system.Heartbeat(system_pb.HeartbeatRequest(), metadata=right, timeout=10)
+
+
+def test_reflection_requires_the_token_when_asked_to(tmp_path: Path) -> None:
+    env = {"CHROMA_GRPC_AUTH_TOKEN": TOKEN}
+    args = ("--no-server-embedding", "--reflection-requires-auth")
+    with (
+        start_server_process(tmp_path / "data", *args, env=env) as closed,
+        grpc.insecure_channel(closed.address) as channel,
+    ):
+        with pytest.raises(grpc.RpcError) as caught:
+            list_services(channel)
+        assert "Missing credentials" in unauthenticated(caught.value)
+        right = (("authorization", f"Bearer {TOKEN}"),)
+        assert "chroma_grpc.v1.RecordService" in list_services(channel, right)
+        health = health_pb2_grpc.HealthStub(channel)  # health stays open
+        reply = health.Check(health_pb2.HealthCheckRequest(), timeout=10)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
 def test_flag_token_never_reaches_the_logs(tmp_path: Path) -> None:
@@ -159,3 +183,70 @@ def test_flag_token_never_reaches_the_logs(tmp_path: Path) -> None:
     codes = {(entry.get("method"), entry.get("code")) for entry in rpc_lines}
     assert ("/chroma_grpc.v1.SystemService/Heartbeat", "UNAUTHENTICATED") in codes
     assert ("/chroma_grpc.v1.CollectionService/ListCollections", "OK") in codes
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``chroma-grpc run ARGS`` expected to refuse to start (it would serve otherwise)."""
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "chroma_grpc", "run", "--port", "0", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environment,
+        cwd=ROOT,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (("--auth-token", ""), {}),
+        (("--auth-token", "  \n"), {}),
+        ((), {"CHROMA_GRPC_AUTH_TOKEN": ""}),  # set, but to an unset variable's expansion
+    ],
+    ids=["empty-flag", "whitespace-flag", "empty-env"],
+)
+def test_an_empty_token_refuses_to_start(
+    tmp_path: Path, args: tuple[str, ...], env: dict[str, str]
+) -> None:
+    done = cli("--path", str(tmp_path / "data"), *args, env=env)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "auth token is empty" in done.stderr
+    assert "listening" not in done.stdout
+
+
+def test_a_token_grpc_metadata_cannot_carry_refuses_to_start(tmp_path: Path) -> None:
+    done = cli("--path", str(tmp_path / "data"), env={"CHROMA_GRPC_AUTH_TOKEN": "Zq9\x01Xv"})
+    assert done.returncode == 2
+    assert "printable ASCII" in done.stderr and "Zq9" not in done.stderr  # never echoed
+
+
+def test_a_token_read_with_a_newline_is_stripped_with_a_warning(tmp_path: Path) -> None:
+    env = {"CHROMA_GRPC_AUTH_TOKEN": f"{TOKEN}\n"}  # as $(cat token-file) or a secret file
+    with start_server_process(tmp_path / "data", "--no-server-embedding", env=env) as server:
+        api = client(server, headers={"Authorization": f"Bearer {TOKEN}"})
+        assert api.heartbeat() > 0
+    warned = [line for line in server.output if "WARNING" in line and "whitespace" in line]
+    assert warned and TOKEN not in "".join(warned)
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        (("authorization", "Bearer wrong"), ("authorization", f"Bearer {TOKEN}")),
+        (("x-chroma-token", TOKEN), ("authorization", f"Bearer {TOKEN}")),
+        tuple(("x-chroma-token", f"guess-{n}") for n in range(99)) + (("x-chroma-token", TOKEN),),
+    ],
+    ids=["two-bearers", "both-headers", "a-hundred-guesses"],
+)
+def test_a_call_carries_exactly_one_credential(
+    server: ServerProcess, metadata: tuple[tuple[str, str], ...]
+) -> None:
+    with grpc.insecure_channel(server.address) as channel:
+        system = system_grpc.SystemServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as caught:
+            system.Heartbeat(system_pb.HeartbeatRequest(), metadata=metadata, timeout=10)
+        message = unauthenticated(caught.value)
+        assert f"carries {len(metadata)} 'authorization' / 'x-chroma-token' entries" in message
+        assert "exactly one" in message and TOKEN not in message

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+import chroma_grpc
 from chroma_grpc.client.proxy import StoreProxy
 from chroma_grpc.errors import (
     BatchSizeExceededError,
@@ -26,6 +27,7 @@ from chroma_grpc.wire.errors import DeadlineExceededError, raising_store_errors
 from chroma_grpc.wire.records import iter_batch_chunks
 from chroma_grpc.wire.vectors import to_proto_vectors
 from tests.helpers.servers import ServerProcess, start_server_process
+from tests.ops.test_observability import scrape
 
 MiB = 1024 * 1024
 SMALL_LIMITS = (
@@ -118,8 +120,12 @@ def test_a_10_mb_add_fits_through_a_1_mib_receive_limit(tmp_path: Any) -> None:
             raising_store_errors(),
         ):
             records_stub(channel).AddRecords(iter([request]), timeout=30)
-        assert str(MiB) in str(caught.value)  # grpc's own words name the limit
+        assert str(MiB) in str(caught.value)  # the limit, and the request's real size:
+        assert str(request.ByteSize()) in str(caught.value)
         store.close()
+    # The log records what the client saw, with the bytes that arrived.
+    (line,) = [line for line in server.output if "AddRecords code=RESOURCE_EXHAUSTED" in line]
+    assert f"request_bytes={request.ByteSize()}" in line
 
 
 def test_replies_over_the_send_limit_say_how_to_shrink_them(tmp_path: Any) -> None:
@@ -139,8 +145,30 @@ def test_replies_over_the_send_limit_say_how_to_shrink_them(tmp_path: Any) -> No
         store.close()
 
 
+def test_what_a_client_can_write_it_can_read(tmp_path: Any) -> None:
+    """A 5 MiB document (over grpc's default 4 MiB receive limit) comes back through get,
+    query and peek; when a reply cannot fit the server's send limit, the advice works."""
+    document = "x" * (5 * MiB)
+    with start_server_process(tmp_path / "data", "--no-server-embedding") as server:
+        api = chroma_grpc.HttpClient(host=server.host, port=server.port)
+        collection = api.create_collection("big-docs", embedding_function=None)
+        collection.add(ids=["big", "small"], embeddings=[[1.0, 0.0], [0.0, 1.0]],
+                       documents=[document, "s"])  # fmt: skip
+        assert collection.get(ids=["big"])["documents"] == [document]
+        found = collection.query(query_embeddings=[[1.0, 0.0]], n_results=2)
+        assert found["documents"] == [[document, "s"]]
+        assert collection.peek()["documents"] == [document, "s"]
+    args = ("--no-server-embedding", "--max-send-message-bytes", str(4 * MiB))
+    with start_server_process(tmp_path / "data", *args) as small_replies:
+        api = chroma_grpc.HttpClient(host=small_replies.host, port=small_replies.port)
+        collection = api.get_collection("big-docs", embedding_function=None)
+        with pytest.raises(ResourceExhaustedError, match="--max-send-message-bytes"):
+            collection.get(ids=["big"])
+        assert collection.get(ids=["small"])["documents"] == ["s"]
+
+
 def test_the_concurrency_cap_answers_resource_exhausted(tmp_path: Any) -> None:
-    args = ("--no-server-embedding", "--max-concurrent-rpcs", "2")
+    args = ("--no-server-embedding", "--max-concurrent-rpcs", "2", "--metrics-port", "0")
     with start_server_process(tmp_path / "data", *args) as server:
         store = StoreProxy(server.address)
         info, _ = store.create_collection("busy")
@@ -169,6 +197,13 @@ def test_the_concurrency_cap_answers_resource_exhausted(tmp_path: Any) -> None:
                 assert ended.value.code() == grpc.StatusCode.ABORTED  # type: ignore[attr-defined]
         assert store.count(info.id) == 0  # and the server serves again
         store.close()
+        counted = scrape(server)
+    labels = (("grpc_code", "RESOURCE_EXHAUSTED"), ("grpc_method", "CountRecords"),
+              ("grpc_service", "chroma_grpc.v1.RecordService"))  # fmt: skip
+    assert counted[("chroma_grpc_server_handled_total", labels)] == 1
+    refused = [line for line in server.output if "code=RESOURCE_EXHAUSTED" in line]
+    assert any("CountRecords" in line for line in refused), "refusals are logged"
+    assert any("--max-concurrent-rpcs" in line for line in server.output)
 
 
 def test_the_server_stops_work_once_the_deadline_has_passed(tmp_path: Any) -> None:

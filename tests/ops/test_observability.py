@@ -89,3 +89,15 @@ def test_prometheus_metrics_count_rpcs_by_method_and_code(tmp_path: Path) -> Non
     assert rpc("chroma_grpc_server_received_bytes_total", "AddRecords", "", "RecordService") > 100
     assert metrics[("chroma_grpc_records", ())] == 5
     assert metrics[("chroma_grpc_collections", ())] == 1
+
+
+def test_metrics_bind_loopback_unless_told_otherwise(tmp_path: Path) -> None:
+    """/metrics has no auth: it listens on 127.0.0.1 even when gRPC listens everywhere."""
+    args = ("--no-server-embedding", "--host", "0.0.0.0", "--metrics-port", "0")
+    with start_server_process(tmp_path / "data", *args) as server:
+        assert server.metrics_url.startswith("http://127.0.0.1:")
+        assert scrape(server)[("chroma_grpc_collections", ())] == 0
+    args = ("--no-server-embedding", "--metrics-port", "0", "--metrics-host", "127.0.0.2")
+    with start_server_process(tmp_path / "data", *args) as server:
+        assert server.metrics_url.startswith("http://127.0.0.2:")
+        assert scrape(server)[("chroma_grpc_collections", ())] == 0

@@ -147,3 +147,42 @@ def test_cli_rejects_half_a_tls_configuration(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "--tls-cert and --tls-key go together" in done.stderr
+
+
+def _refused(tmp_path: Path, *args: str) -> str:
+    """stderr of a ``chroma-grpc run`` that must refuse to start with these TLS flags."""
+    command = [sys.executable, "-m", "chroma_grpc", "run", "--path", str(tmp_path / "data")]
+    done = subprocess.run(
+        [*command, "--port", "0", *args], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Failed to bind" not in done.stderr and "listening" not in done.stdout
+    return done.stderr
+
+
+def test_tls_files_that_cannot_work_are_named_at_start(
+    tmp_path: Path, certs: tuple[CertificateAuthority, ...]
+) -> None:
+    ca, other = certs
+    mine, theirs = ca.issue("mine", server=True), other.issue("theirs", server=True)
+    not_pem = tmp_path / "cert.der"
+    not_pem.write_bytes(bytes(range(256)) * 4)
+
+    stderr = _refused(tmp_path, "--tls-cert", str(mine.cert), "--tls-key", str(theirs.key))
+    assert f"the private key {theirs.key} does not belong to the certificate {mine.cert}" in stderr
+
+    stderr = _refused(tmp_path, "--tls-cert", str(not_pem), "--tls-key", str(mine.key))
+    assert f"{not_pem} is not a PEM certificate" in stderr
+
+    stderr = _refused(tmp_path, "--tls-cert", str(mine.cert), "--tls-key", str(mine.cert))
+    assert f"{mine.cert} is not a PEM private key" in stderr
+
+    missing = tmp_path / "nowhere.pem"
+    stderr = _refused(tmp_path, "--tls-cert", str(missing), "--tls-key", str(mine.key))
+    assert f"cannot read the certificate file {missing}" in stderr
+
+    stderr = _refused(
+        tmp_path, "--tls-cert", str(mine.cert), "--tls-key", str(mine.key),
+        "--tls-client-ca", str(mine.key),
+    )  # fmt: skip
+    assert f"{mine.key} is not a PEM CA certificate" in stderr

@@ -149,14 +149,14 @@ def test_a_full_disk_is_resource_exhausted_and_keeps_earlier_data(
         client = chroma_grpc.HttpClient(host=host, port=int(port))
     collection = client.create_collection("filling", embedding_function=None)
     collection.add(ids=["first"], embeddings=[[0.0] * 8])
-    with store._db.reading() as conn:  # the "disk" has 1 MiB left
+    with store._db.writer() as conn:  # the "disk" has 1 MiB left
         pages = conn.execute("PRAGMA page_count").fetchone()[0]
         conn.execute(f"PRAGMA max_page_count = {pages + 256}")
     collection.delete(ids=["first"])
     acknowledged = _fill_until_full(collection)
     assert acknowledged > 0
     _assert_whole_batches(collection, acknowledged)
-    with store._db.reading() as conn:  # space freed: writes go on
+    with store._db.writer() as conn:  # space freed: writes go on
         conn.execute("PRAGMA max_page_count = 1073741823")
     collection.add(ids=["after"], embeddings=[[1.0] * 8])
     assert collection.count() == acknowledged * 200 + 1

@@ -25,6 +25,7 @@ from chroma_grpc.v1 import (
 )
 from chroma_grpc.wire.filters import to_proto_where
 from chroma_grpc.wire.vectors import to_proto_vectors
+from tests.helpers import wire
 from tests.helpers.servers import serve_in_process
 from tests.server.conftest import Stubs
 
@@ -459,3 +460,69 @@ def test_reset_is_refused_when_the_server_does_not_allow_it(store: Store) -> Non
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION  # type: ignore[attr-defined]
     assert reason_of(error)[0] == "RESET_NOT_ALLOWED"
     assert info.allow_reset is False
+
+
+# -- requests that do not decode (issue #8, item 4) ---------------------------------------------
+
+
+def _deeply_nested_get(collection_id: str, levels: int) -> bytes:
+    """GetRecordsRequest bytes whose where nests ``levels`` $and levels (one child each)."""
+    head = rpb.GetRecordsRequest(collection=ref(collection_id)).SerializeToString()
+    return head + wire.length_delimited(3, wire.deep_where(levels))  # field 3: where
+
+
+def raw_error(channel: grpc.Channel, method: str, payloads: list[bytes]) -> grpc.RpcError:
+    """The error a call with these raw request bytes ends with."""
+    if method.endswith(("AddRecords", "UpsertRecords", "UpdateRecords")):
+        return call_error(lambda: channel.stream_unary(method)(iter(payloads), timeout=10))
+    if method.endswith(("GetRecords", "QueryRecords")):
+        return call_error(lambda: list(channel.unary_stream(method)(payloads[0], timeout=10)))
+    return call_error(lambda: channel.unary_unary(method)(payloads[0], timeout=10))
+
+
+def test_a_request_nested_deeper_than_protobuf_decodes_is_invalid_argument(
+    channel: grpc.Channel, collection: CollectionInfo
+) -> None:
+    error = raw_error(
+        channel, "/chroma_grpc.v1.RecordService/GetRecords", [_deeply_nested_get(collection.id, 60)]
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+    details = error.details()  # type: ignore[attr-defined]
+    assert "could not be decoded as chroma_grpc.v1.GetRecordsRequest" in details
+    assert "deeper than protobuf's limit" in details and f"{MAX_FILTER_DEPTH} levels" in details
+    assert reason_of(error)[0] == "INVALID_ARGUMENT"
+
+
+@pytest.mark.parametrize(
+    ("method", "payload"),
+    [
+        ("/chroma_grpc.v1.CollectionService/CreateCollection", b"\xff\xff\xff"),
+        ("/chroma_grpc.v1.RecordService/CountRecords", b"\x0a\x10truncated"),
+        ("/chroma_grpc.v1.RecordService/QueryRecords", b"\x0a"),
+        ("/chroma_grpc.v1.SystemService/Heartbeat", b"\x08\x80"),
+        ("/grpc.health.v1.Health/Check", b"\x0a\x05ab"),
+    ],
+)
+def test_bytes_that_are_not_the_request_are_invalid_argument(
+    channel: grpc.Channel, method: str, payload: bytes
+) -> None:
+    error = raw_error(channel, method, [payload])
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+    assert "not a valid encoding" in error.details()  # type: ignore[attr-defined]
+
+
+def test_a_write_stream_with_an_undecodable_message_stores_nothing(
+    channel: grpc.Channel, store: Store, collection: CollectionInfo
+) -> None:
+    before = snapshot(store, collection)
+    first = rpb.AddRecordsRequest(
+        collection=ref(collection.id),
+        batch=record_batch(["new"], to_proto_vectors(np.ones((1, 2), np.float32))),
+    ).SerializeToString()
+    commit = rpb.AddRecordsRequest(commit=True).SerializeToString()
+    error = raw_error(
+        channel, "/chroma_grpc.v1.RecordService/AddRecords", [first, b"\x12\xff\x01", commit]
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+    assert "AddRecordsRequest" in error.details()  # type: ignore[attr-defined]
+    assert snapshot(store, collection) == before

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import grpc
 import numpy as np
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
@@ -86,3 +87,41 @@ def test_allow_reset_from_the_environment(tmp_path: Path) -> None:
         remote = StoreProxy(server.address)
         assert remote.allow_reset is True
         remote.close()
+
+
+def test_damage_found_while_serving_turns_health_not_serving(tmp_path: Path) -> None:
+    """The store answers DATA_LOSS once SQLite finds a damaged page; from then on health says
+    NOT_SERVING, so load balancers and orchestrators take the server out and restart it."""
+    from chroma_grpc.errors import DataLossError
+    from chroma_grpc.store import Store
+
+    data = tmp_path / "data"
+    seeded = Store(data)
+    info, _ = seeded.create_collection("filled")
+    rows = 3000  # about 2 MB: more than the pages a fresh connection has cached
+    seeded.add(
+        info.id,
+        RecordBatch(
+            ids=[f"r{i:05d}" for i in range(rows)],
+            embeddings=np.ones((rows, 64), np.float32),
+            documents=[f"document {i} " * 20 for i in range(rows)],
+        ),
+    )
+    seeded.close()
+    with start_server_process(data, "--no-server-embedding") as server:
+        assert health_status(server.address) == health_pb2.HealthCheckResponse.SERVING
+        database = data / "chroma.sqlite3"
+        with open(database, "r+b") as handle:  # the disk goes bad under the running server
+            size = database.stat().st_size
+            for offset in range(4096 * 4, size - 4096, 4096 * 8):
+                handle.seek(offset + 100)
+                handle.write(b"\xff" * 64)
+        remote = StoreProxy(server.address)
+        with pytest.raises(DataLossError, match="is damaged"):
+            remote.get(info.id, include=frozenset({"documents"}))
+        remote.close()
+        for service in ("", *SERVICE_NAMES):
+            assert (
+                health_status(server.address, service) == health_pb2.HealthCheckResponse.NOT_SERVING
+            )
+    assert any("health is NOT_SERVING" in line for line in server.output)

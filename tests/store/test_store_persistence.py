@@ -255,7 +255,7 @@ def test_damage_found_while_serving_is_data_loss_and_stops_writes(tmp_path: Path
 def _limit_pages(store: Store, extra_pages: int | None) -> None:
     """Cap the database a few pages above its size: SQLite then fails writes with SQLITE_FULL,
     exactly as on a full disk (None lifts the cap)."""
-    with store._db.reading() as conn:
+    with store._db.writer() as conn:
         pages = conn.execute("PRAGMA page_count").fetchone()[0]
         cap = 2**30 if extra_pages is None else pages + extra_pages
         conn.execute(f"PRAGMA max_page_count = {cap}")
