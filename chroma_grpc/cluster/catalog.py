@@ -20,6 +20,7 @@ gateway made it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import uuid
@@ -63,6 +64,8 @@ from chroma_grpc.store.validation import (
 
 log = logging.getLogger(__name__)
 CONFIG_KEY = "config"
+# chromadb's id of the default database (the single-node store's too).
+DEFAULT_DATABASE_ID = str(uuid.UUID(int=0))
 _BARRIER_TIMEOUT_S = 15.0
 
 
@@ -269,9 +272,7 @@ class Catalog:
             raise TenantNotFoundError(scope_tenant_message(tenant), field="tenant")
         doc = self.database(tenant, database)
         if doc is None:
-            raise DatabaseNotFoundError(
-                scope_database_message(database, tenant), field="database"
-            )
+            raise DatabaseNotFoundError(scope_database_message(database, tenant), field="database")
         return doc
 
     # -- changes -----------------------------------------------------------------------------
@@ -284,13 +285,11 @@ class Catalog:
             (tenant_key(DEFAULT_TENANT), json.dumps({"name": DEFAULT_TENANT}).encode()),
             (
                 database_key(DEFAULT_TENANT, DEFAULT_DATABASE),
-                DatabaseDoc(str(uuid.uuid4()), DEFAULT_TENANT, DEFAULT_DATABASE).to_json(),
+                DatabaseDoc(DEFAULT_DATABASE_ID, DEFAULT_TENANT, DEFAULT_DATABASE).to_json(),
             ),
         ):
-            try:
+            with contextlib.suppress(KeyWrongLastSequenceError):  # another process was first
                 await self._kv.create(key, value)
-            except KeyWrongLastSequenceError:
-                pass  # another process got there first
         await self.barrier()
         assert self.topology is not None
         return self.topology
@@ -358,10 +357,8 @@ class Catalog:
         return dropped
 
     async def _delete(self, key: str) -> None:
-        try:
+        with contextlib.suppress(KeyNotFoundError):
             await self._kv.purge(key)
-        except KeyNotFoundError:
-            pass
 
 
 def unavailable(action: str, error: BaseException) -> ServerUnavailableError:

@@ -138,9 +138,7 @@ class S3Blobs:
         await asyncio.to_thread(self._client.upload_file, str(path), self.bucket, self._key(name))
 
     async def get(self, name: str, path: Path) -> None:
-        await asyncio.to_thread(
-            self._client.download_file, self.bucket, self._key(name), str(path)
-        )
+        await asyncio.to_thread(self._client.download_file, self.bucket, self._key(name), str(path))
 
     async def delete_prefix(self, prefix: str) -> None:
         def delete() -> None:
@@ -237,7 +235,7 @@ class Checkpoints:
             return None
         if not entry.value:
             return None
-        return Manifest.from_json(entry.value), entry.revision
+        return Manifest.from_json(entry.value), int(entry.revision or 0)
 
     async def take(
         self, collection_id: str, shard: int, seq: int, staged: Path, files: dict[str, Any]
@@ -266,7 +264,9 @@ class Checkpoints:
             await self.blobs.delete_prefix(current[0].prefix)
         return manifest
 
-    async def restore(self, collection_id: str, shard: int, folder: Path, position: int) -> int | None:
+    async def restore(
+        self, collection_id: str, shard: int, folder: Path, position: int
+    ) -> int | None:
         """Replace the replica in ``folder`` with the latest checkpoint if it is newer than
         ``position`` (-1: there is no local store); its position, or None."""
         found = await self.latest(collection_id, shard)

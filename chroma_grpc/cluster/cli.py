@@ -45,8 +45,7 @@ def _topology_flags(parser: argparse.ArgumentParser) -> None:
         type=_urls,
         required=from_env is None,
         default=_urls(from_env) if from_env else None,
-        help="NATS servers, comma-separated (nats://127.0.0.1:4222,...); also env "
-        "CHROMA_GRPC_NATS",
+        help="NATS servers, comma-separated (nats://127.0.0.1:4222,...); also env CHROMA_GRPC_NATS",
     )
     parser.add_argument(
         "--partitions",

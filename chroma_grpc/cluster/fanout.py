@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import grpc
 
@@ -25,8 +25,10 @@ from chroma_grpc.store.errors import ServerUnavailableError
 from chroma_grpc.wire.errors import from_rpc_error
 
 log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from chroma_grpc.cluster.v1.shard_service_pb2_grpc import ShardServiceAsyncStub as Stub
+
 T = TypeVar("T")
-Stub = shard_service_pb2_grpc.ShardServiceStub
 # Worth asking another replica: the worker is gone or going, or no longer hosts the shard.
 RETRYABLE = frozenset(
     {
@@ -71,11 +73,11 @@ class ReplicaCaller:
         if channel is None:
             channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
             self._channels[address] = channel
-        return Stub(channel)
+        return shard_service_pb2_grpc.ShardServiceStub(channel)
 
     async def close(self) -> None:
         for channel in self._channels.values():
-            await channel.close()
+            await channel.close(None)
         self._channels.clear()
 
     async def call(self, key: str, invoke: Callable[[Stub], Awaitable[T]]) -> T:

@@ -30,7 +30,7 @@ import logging
 import time
 import uuid
 from collections.abc import Coroutine, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from nats.aio.client import Client as NATS
@@ -39,7 +39,7 @@ from nats.js.errors import NoStreamResponseError
 
 from chroma_grpc.cluster import ops
 from chroma_grpc.cluster.catalog import Catalog, CollectionEntry, DatabaseDoc, unavailable
-from chroma_grpc.cluster.fanout import ReplicaCaller, Stub
+from chroma_grpc.cluster.fanout import ReplicaCaller
 from chroma_grpc.cluster.membership import Membership
 from chroma_grpc.cluster.nats_io import (
     CATALOG_BUCKET,
@@ -73,6 +73,7 @@ from chroma_grpc.store.errors import (
     ResetNotAllowedError,
     ServerUnavailableError,
 )
+from chroma_grpc.store.filters import INT64_MAX
 from chroma_grpc.store.types import (
     DEFAULT_DATABASE,
     DEFAULT_GET_INCLUDE,
@@ -124,6 +125,9 @@ from chroma_grpc.store.validation import (
 from chroma_grpc.wire.filters import to_proto_where, to_proto_where_document
 from chroma_grpc.wire.records import from_proto_query_response, merge_get_pages, to_proto_include
 from chroma_grpc.wire.vectors import to_proto_vectors
+
+if TYPE_CHECKING:
+    from chroma_grpc.cluster.v1.shard_service_pb2_grpc import ShardServiceAsyncStub as Stub
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -251,7 +255,8 @@ class ClusterStore:
 
     def get_tenant(self, name: str) -> TenantInfo:
         check_scope_name_shape(name, "tenant")
-        return self._run(self._read_catalog(lambda: self._catalog.get_tenant(name)))
+        tenant: TenantInfo = self._run(self._read_catalog(lambda: self._catalog.get_tenant(name)))
+        return tenant
 
     def create_database(self, name: str, tenant: str = DEFAULT_TENANT) -> DatabaseInfo:
         validate_database_name(name)
@@ -261,7 +266,10 @@ class ClusterStore:
     def get_database(self, name: str, tenant: str = DEFAULT_TENANT) -> DatabaseInfo:
         check_scope_name_shape(name, "database")
         check_scope_name_shape(tenant, "tenant")
-        return self._run(self._read_catalog(lambda: self._catalog.get_database(tenant, name)))
+        found: DatabaseInfo = self._run(
+            self._read_catalog(lambda: self._catalog.get_database(tenant, name))
+        )
+        return found
 
     async def _read_catalog(self, read: Any) -> Any:
         await self._catalog.barrier()
@@ -572,6 +580,7 @@ class ClusterStore:
         """Log the delete on every shard it concerns, then ask a replica of each how many
         records it removed (the single-node store answers that count too)."""
         entry = await self._require(collection_id)
+        parts: dict[int, list[str] | None]
         if lookup is None:
             parts = {shard: None for shard in range(entry.shards)}
         else:
@@ -582,7 +591,10 @@ class ClusterStore:
         seqs = await asyncio.gather(
             *(
                 self._publish(
-                    entry, shard, ops.DeleteRecords(ids, where, where_document), f"{request_id}:{shard}"
+                    entry,
+                    shard,
+                    ops.DeleteRecords(ids, where, where_document),
+                    f"{request_id}:{shard}",
                 )
                 for shard, ids in parts.items()
             )
@@ -696,7 +708,7 @@ class ClusterStore:
                 shard: [lookup[i] for i in positions]
                 for shard, positions in split_by_shard(lookup, entry.shards).items()
             }
-        wanted = 0 if sql_limit < 0 else sql_limit + sql_offset
+        wanted = 0 if sql_limit < 0 else min(sql_limit + sql_offset, INT64_MAX)
         include = to_proto_include(columns)
         fields = frozenset(c for c in columns if c != "distances")
 

@@ -376,7 +376,9 @@ class LocalCluster:
         lines = ["NATS JetStream servers: " + ", ".join(self.nats.urls)]
         if self.s3_endpoint:
             lines.append(f"S3 (moto_server, checkpoints): {self.s3_endpoint}")
-        lines += [f"worker {i + 1}: {w.match.group(1)}" for i, w in enumerate(self.workers) if w.match]
+        lines += [
+            f"worker {i + 1}: {w.match.group(1)}" for i, w in enumerate(self.workers) if w.match
+        ]
         lines += [f"gateway {i + 1}: {a}" for i, a in enumerate(self.gateway_addresses)]
         lines.append(f"logs: {self.directory}")
         return "\n".join(lines)

@@ -11,6 +11,7 @@ placement (:func:`~chroma_grpc.cluster.routing.placement`) over the live set.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -98,10 +99,8 @@ class Membership:
     async def changed(self, timeout: float) -> None:
         """Wait (at most ``timeout`` s) for the next change."""
         event = self._changed
-        try:
+        with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(event.wait(), timeout)
-        except asyncio.TimeoutError:
-            pass
 
     def ready(self, key: str) -> list[WorkerDoc]:
         """Workers whose replica of shard ``key`` is ready, in a stable order."""

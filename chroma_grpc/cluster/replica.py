@@ -291,7 +291,9 @@ class Replica:
         """The sequence of this shard's first op stored at or after ``start`` (asked of the
         stream's leader), or None."""
         try:
-            message = await self._js.get_msg(self.stream, seq=start, subject=self.subject, next=True)
+            message = await self._js.get_msg(
+                self.stream, seq=start, subject=self.subject, next=True
+            )
         except NotFoundError:
             return None
         except Exception as error:

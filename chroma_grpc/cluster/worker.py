@@ -355,7 +355,9 @@ class ShardServicer(shard_service_pb2_grpc.ShardServiceServicer):
         return replica
 
     @async_unary_errors
-    async def ShardQuery(self, request: pb.ShardQueryRequest, context: Any) -> pb.ShardQueryResponse:
+    async def ShardQuery(
+        self, request: pb.ShardQueryRequest, context: Any
+    ) -> pb.ShardQueryResponse:
         replica = await self._ready(request.shard, context)
         vectors = from_proto_vectors(request.query_embeddings, field="query_embeddings")
         results = await replica.run_store(
@@ -393,13 +395,17 @@ class ShardServicer(shard_service_pb2_grpc.ShardServiceServicer):
             yield pb.ShardGetResponse(page=page)
 
     @async_unary_errors
-    async def ShardCount(self, request: pb.ShardCountRequest, context: Any) -> pb.ShardCountResponse:
+    async def ShardCount(
+        self, request: pb.ShardCountRequest, context: Any
+    ) -> pb.ShardCountResponse:
         replica = await self._ready(request.shard, context)
         count = await replica.run_store(replica.store.count, replica.local_id)
         return pb.ShardCountResponse(count=count)
 
     @async_unary_errors
-    async def ShardAwait(self, request: pb.ShardAwaitRequest, context: Any) -> pb.ShardAwaitResponse:
+    async def ShardAwait(
+        self, request: pb.ShardAwaitRequest, context: Any
+    ) -> pb.ShardAwaitResponse:
         replica = await self._ready(request.shard, context)
         await replica.wait_applied(request.seq)
         deleted = replica.deleted_count(request.seq)

@@ -21,6 +21,7 @@ import threading
 import warnings
 from collections.abc import Callable, Sequence
 from types import FrameType
+from typing import cast
 
 from chroma_grpc.server._write_streams import (
     DEFAULT_MAX_STREAM_BYTES,
@@ -296,7 +297,7 @@ def run(args: argparse.Namespace, open_store: StoreOpener | None = None) -> int:
         if args.metrics_port is not None:
             from chroma_grpc.server.metrics import ServerMetrics
 
-            metrics = ServerMetrics(store)
+            metrics = ServerMetrics(cast(Store, store))  # only `run` has --metrics-port
             sinks.append(metrics.observe)
             metrics_port = metrics.serve(args.metrics_host, args.metrics_port)
             metrics_url = f"http://{bracket_host(args.metrics_host)}:{metrics_port}/metrics"
