@@ -125,6 +125,10 @@ class Replica:
 
     # -- life --------------------------------------------------------------------------------
 
+    def position_on_disk(self) -> int:
+        """The log position of what is in the folder (0: nothing yet)."""
+        return read_position(self.folder) if (self.folder / "store").exists() else 0
+
     async def open(self, restore: Callable[[Path, int], Awaitable[int | None]]) -> None:
         """Open the local store. ``restore(folder, position)`` replaces a missing store, or
         one older than the shard's latest checkpoint (the log below a checkpoint may be

@@ -30,10 +30,18 @@ from typing import Any
 import grpc
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
+from nats.js.errors import KeyNotFoundError
 
 from chroma_grpc.cluster.catalog import Catalog, CollectionEntry
 from chroma_grpc.cluster.checkpoints import BlobStore, Checkpoints, ObjectStoreBlobs, snapshot
-from chroma_grpc.cluster.membership import READY, Membership, ReplicaState, WorkerDoc, member_key
+from chroma_grpc.cluster.membership import (
+    CATCHING_UP,
+    READY,
+    Membership,
+    ReplicaState,
+    WorkerDoc,
+    member_key,
+)
 from chroma_grpc.cluster.nats_io import (
     CATALOG_BUCKET,
     CHECKPOINTS_BUCKET,
@@ -103,6 +111,8 @@ class Worker:
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="chroma-grpc-replica")
         self.replicas: dict[str, Replica] = {}
         self._opening: dict[str, asyncio.Task[None]] = {}
+        # Replicas being opened, and the log position each has on disk (announced first).
+        self._opening_at: dict[str, int] = {}
         self._last_checkpoint: dict[str, float] = {}
         self._tasks: list[asyncio.Task[Any]] = []
         self._reconcile_wanted = asyncio.Event()
@@ -176,8 +186,11 @@ class Worker:
             id=self.id,
             address=self.address,
             replicas={
-                key: ReplicaState(replica.state, replica.applied)
-                for key, replica in self.replicas.items()
+                **{key: ReplicaState(CATCHING_UP, at) for key, at in self._opening_at.items()},
+                **{
+                    key: ReplicaState(replica.state, replica.applied)
+                    for key, replica in self.replicas.items()
+                },
             },
         )
         await self._members_kv.put(member_key(self.id), doc.to_json())
@@ -244,7 +257,11 @@ class Worker:
     async def _open(self, key: str, entry: CollectionEntry, shard: int) -> None:
         folder = self.data_dir / "replicas" / key
         replica = Replica(self._js, entry, shard, folder, self._executor, self.announce_soon)
+        # Announced before the checkpoint record is read: a checkpoint taken after that read
+        # sees this position, so the log it still needs is not purged (Worker.checkpoint).
+        self._opening_at[key] = replica.position_on_disk()
         try:
+            await self._announce()
             await replica.open(
                 lambda path, position: self.checkpoints.restore(entry.id, shard, path, position)
             )
@@ -254,10 +271,12 @@ class Worker:
             log.exception("worker %s: cannot open replica %s", self.id, key)
             await replica.close()
             self._opening.pop(key, None)
+            self._opening_at.pop(key, None)
             await asyncio.sleep(1.0)
             self._reconcile_wanted.set()
             return
         self._opening.pop(key, None)
+        self._opening_at.pop(key, None)
         if self._catalog.by_id(entry.id) is None:  # deleted while it opened
             await replica.close(remove=True)
             return
@@ -316,12 +335,26 @@ class Worker:
         if manifest is None:
             return None
         key = shard_key(replica.entry.id, replica.shard)
-        needed = [seq, replica.applied, *self._membership.applied_positions(key)]
-        floor = min(needed)
+        floor = min(seq, replica.applied, *await self._announced_positions(key))
         if floor > 0:
             await self._js.purge_stream(replica.stream, subject=replica.subject, seq=floor + 1)
         log.info("worker %s: checkpoint %s @%d; log purged below %d", self.id, key, seq, floor + 1)
         return seq
+
+    async def _announced_positions(self, key: str) -> list[int]:
+        """The positions every live replica of shard ``key`` announced, read from the
+        bucket now (not from the watch), after the checkpoint was recorded."""
+        positions = []
+        for name in await self._members_kv.keys():
+            try:
+                entry = await self._members_kv.get(name)
+            except KeyNotFoundError:
+                continue
+            if entry.value:
+                replica = WorkerDoc.from_json(entry.value).replicas.get(key)
+                if replica is not None:
+                    positions.append(replica.applied)
+        return positions
 
     async def _janitor(self) -> None:
         """Checkpoints of deleted collections go (done by one worker: the first by rank)."""
