@@ -106,4 +106,7 @@ def channel_target(host: str, port: int) -> tuple[str, list[tuple[str, Any]]]:
     """The grpc target and extra options for ``host`` (one server or several gateways)."""
     if is_several(host):
         return gateways_target(host, port)
+    if host.count(":") == 1 or (host.startswith("[") and "]:" in host):
+        name, explicit = _split(host, port)  # one gateway named with its port
+        return (f"[{name}]" if ":" in name else name) + f":{explicit}", []
     return f"{host}:{port}", []
