@@ -32,6 +32,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
+from chroma_grpc.cluster.fresh import FreshValue
 from chroma_grpc.cluster.nats_io import (
     API_TIMEOUT_S,
     CATALOG_BUCKET,
@@ -161,6 +162,7 @@ class Catalog:
         self._advanced = asyncio.Condition()
         self._watch_task: asyncio.Task[None] | None = None
         self._listeners: list[Callable[[], None]] = []
+        self._end = FreshValue(self._last_sequence)
 
     # -- the cache -------------------------------------------------------------------------
 
@@ -218,13 +220,16 @@ class Catalog:
             body = json.loads(value)
             snap.topology = Topology(partitions=body["partitions"], replicas=body["replicas"])
 
-    async def barrier(self) -> None:
-        """Wait until the cache holds every change acknowledged before this call."""
+    async def _last_sequence(self) -> int:
         try:
             info = await self._js.stream_info(f"KV_{CATALOG_BUCKET}")
         except Exception as error:
             raise unavailable("read the catalog", error) from error
-        last = info.state.last_seq
+        return int(info.state.last_seq)
+
+    async def barrier(self) -> None:
+        """Wait until the cache holds every change acknowledged before this call."""
+        last = await self._end.get()
         async with self._advanced:
             try:
                 await asyncio.wait_for(

@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import heapq
 import logging
 import time
 import uuid
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -40,6 +41,7 @@ from nats.js.errors import NoStreamResponseError
 from chroma_grpc.cluster import ops
 from chroma_grpc.cluster.catalog import Catalog, CollectionEntry, DatabaseDoc, unavailable
 from chroma_grpc.cluster.fanout import ReplicaCaller
+from chroma_grpc.cluster.fresh import FreshValue
 from chroma_grpc.cluster.membership import Membership
 from chroma_grpc.cluster.nats_io import (
     CATALOG_BUCKET,
@@ -131,6 +133,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Part = TypeVar("Part")
 # A write whose log servers are electing a leader is retried (same message ids) this long.
 PUBLISH_DEADLINE_S = 30.0
 # A shard's part of a write above this many bytes goes as several messages.
@@ -180,6 +183,10 @@ class ClusterStore:
         self._topology = await self._catalog.bootstrap(topology)
         self._membership = Membership(await bucket_of(self._js, MEMBERS_BUCKET, 1))
         await self._membership.start()
+        self._log_ends = [
+            FreshValue(functools.partial(self._log_end, p))
+            for p in range(self._topology.partitions)
+        ]
 
     def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         if self._closed:
@@ -619,11 +626,53 @@ class ClusterStore:
         """The collection (after the catalog barrier) and the log position reads must reflect:
         both asked of NATS at once."""
         partition = partition_of(collection_id, self._topology.partitions)
-        _, last = await asyncio.gather(self._catalog.barrier(), self._log_end(partition))
+        _, last = await asyncio.gather(self._catalog.barrier(), self._log_ends[partition].get())
         entry = self._catalog.by_id(collection_id)
         if entry is None:
             raise _missing(collection_id)
         return entry, last
+
+    async def _strong_read(
+        self,
+        collection_id: str,
+        plan: Callable[[CollectionEntry], list[Part]],
+        ask: Callable[[CollectionEntry, Part, int], Awaitable[tuple[T, int]]],
+        *,
+        needs_dimension: bool = False,
+    ) -> tuple[CollectionEntry, list[T]]:
+        """Read shards so that the answer reflects every write acknowledged before the call.
+
+        ``plan`` lists the shard parts to ask; ``ask(entry, part, min_seq)`` answers one with
+        the replica's ``known_through``. When the collection is cached, the shards are asked
+        at once, beside the catalog barrier and the log position; a shard whose answer was not
+        current enough is asked again with the position. Otherwise (or when a query needs the
+        dimension the cache does not have yet) the position comes first.
+        """
+        cached = self._catalog.by_id(collection_id)
+        if cached is None or (needs_dimension and cached.dimension is None):
+            entry, position = await self._read_position(collection_id)
+            answers = await asyncio.gather(*(ask(entry, p, position) for p in plan(entry)))
+            return entry, [result for result, _ in answers]
+        parts = plan(cached)
+        barrier = asyncio.ensure_future(self._catalog.barrier())
+        end = asyncio.ensure_future(self._log_ends[cached.partition].get())
+        try:
+            answers = await asyncio.gather(*(ask(cached, p, 0) for p in parts))
+            position = await end
+            await barrier
+        finally:
+            for task in (barrier, end):
+                if not task.done():
+                    task.cancel()
+        current = self._catalog.by_id(collection_id)
+        if current is None:
+            raise _missing(collection_id)
+        stale = [i for i, (_, known) in enumerate(answers) if known < position]
+        again = await asyncio.gather(*(ask(cached, parts[i], position) for i in stale))
+        results = [result for result, _ in answers]
+        for i, (result, _) in zip(stale, again, strict=True):
+            results[i] = result
+        return current, results
 
     async def _log_end(self, partition: int) -> int:
         try:
@@ -638,17 +687,18 @@ class ClusterStore:
         return count
 
     async def _count(self, collection_id: str) -> int:
-        entry, position = await self._read_position(collection_id)
-
-        async def one(shard: int) -> int:
-            request = pb.ShardCountRequest(shard=_ref(entry, shard, position))
+        async def ask(entry: CollectionEntry, shard: int, min_seq: int) -> tuple[int, int]:
+            request = pb.ShardCountRequest(shard=_ref(entry, shard, min_seq))
             reply = await self._replicas.call(
                 shard_key(entry.id, shard),
                 lambda stub: stub.ShardCount(request, timeout=self._replicas.call_timeout_s),
             )
-            return int(reply.count)
+            return int(reply.count), int(reply.known_through)
 
-        return sum(await asyncio.gather(*(one(s) for s in range(entry.shards))))
+        _, counts = await self._strong_read(
+            collection_id, lambda entry: list(range(entry.shards)), ask
+        )
+        return sum(counts)
 
     def get(
         self,
@@ -700,21 +750,22 @@ class ClusterStore:
         sql_offset: int,
         columns: frozenset[str],
     ) -> Records:
-        entry, position = await self._read_position(collection_id)
-        if lookup is None:
-            shards: dict[int, list[str] | None] = {s: None for s in range(entry.shards)}
-        else:
-            shards = {
-                shard: [lookup[i] for i in positions]
-                for shard, positions in split_by_shard(lookup, entry.shards).items()
-            }
         wanted = 0 if sql_limit < 0 else min(sql_limit + sql_offset, INT64_MAX)
         include = to_proto_include(columns)
         fields = frozenset(c for c in columns if c != "distances")
 
-        async def one(shard: int, ids: list[str] | None) -> Records:
+        def plan(entry: CollectionEntry) -> list[tuple[int, list[str] | None]]:
+            if lookup is None:
+                return [(shard, None) for shard in range(entry.shards)]
+            groups = split_by_shard(lookup, entry.shards)
+            return [(shard, [lookup[i] for i in spots]) for shard, spots in groups.items()]
+
+        async def ask(
+            entry: CollectionEntry, part: tuple[int, list[str] | None], min_seq: int
+        ) -> tuple[Records, int]:
+            shard, ids = part
             request = pb.ShardGetRequest(
-                shard=_ref(entry, shard, position),
+                shard=_ref(entry, shard, min_seq),
                 ids=ids or [],
                 by_ids=ids is not None,
                 limit=wanted,
@@ -722,14 +773,16 @@ class ClusterStore:
             )
             _set_filters(request, where, where_document)
 
-            async def invoke(stub: Stub) -> Records:
+            async def invoke(stub: Stub) -> tuple[Records, int]:
                 call = stub.ShardGet(request, timeout=self._replicas.call_timeout_s)
-                pages = [reply.page async for reply in call]
-                return merge_get_pages(pages, fields)  # type: ignore[arg-type]
+                replies = [reply async for reply in call]
+                known = min((r.known_through for r in replies), default=0)
+                pages = [reply.page for reply in replies]
+                return merge_get_pages(pages, fields), known  # type: ignore[arg-type]
 
             return await self._replicas.call(shard_key(entry.id, shard), invoke)
 
-        parts = await asyncio.gather(*(one(s, ids) for s, ids in shards.items()))
+        entry, parts = await self._strong_read(collection_id, plan, ask)
         return merge_records(parts, fields, sql_offset, sql_limit, entry.dimension or 0)
 
     def peek(self, collection_id: str, limit: int = 10) -> Records:
@@ -771,18 +824,20 @@ class ClusterStore:
         where_document: WhereDocument | None,
         columns: frozenset[str],
     ) -> list[Neighbours]:
-        entry, position = await self._read_position(collection_id)
-        if entry.dimension is None:  # never had an embedding: any dimension, no results
-            return [empty_result(columns) for _ in range(len(queries))]
-        if queries.shape[1] != entry.dimension:
-            raise dimension_mismatch(queries.shape[1], entry.dimension, field="query_embeddings")
         asked = frozenset({*columns, "distances"})
         include = to_proto_include(asked)
         vectors = to_proto_vectors(queries)
 
-        async def one(shard: int) -> list[Neighbours]:
+        def plan(entry: CollectionEntry) -> list[int]:
+            if entry.dimension is None or queries.shape[1] != entry.dimension:
+                return []  # answered below, once the catalog is known to be current
+            return list(range(entry.shards))
+
+        async def ask(
+            entry: CollectionEntry, shard: int, min_seq: int
+        ) -> tuple[list[Neighbours], int]:
             request = pb.ShardQueryRequest(
-                shard=_ref(entry, shard, position),
+                shard=_ref(entry, shard, min_seq),
                 query_embeddings=vectors,
                 n_results=k,
                 include=include,
@@ -792,9 +847,14 @@ class ClusterStore:
                 shard_key(entry.id, shard),
                 lambda stub: stub.ShardQuery(request, timeout=self._replicas.call_timeout_s),
             )
-            return [from_proto_query_response(r, asked) for r in reply.results]  # type: ignore[arg-type]
+            results = [from_proto_query_response(r, asked) for r in reply.results]  # type: ignore[arg-type]
+            return results, int(reply.known_through)
 
-        per_shard = await asyncio.gather(*(one(s) for s in range(entry.shards)))
+        entry, per_shard = await self._strong_read(collection_id, plan, ask, needs_dimension=True)
+        if entry.dimension is None:  # never had an embedding: any dimension, no results
+            return [empty_result(columns) for _ in range(len(queries))]
+        if queries.shape[1] != entry.dimension:
+            raise dimension_mismatch(queries.shape[1], entry.dimension, field="query_embeddings")
         return [
             merge_neighbours([shard[q] for shard in per_shard], k, columns, entry.dimension)
             for q in range(len(queries))

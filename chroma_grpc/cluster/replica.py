@@ -115,6 +115,11 @@ class Replica:
         return self._store
 
     @property
+    def known_through(self) -> int:
+        """Every op of this shard stored at or before this position is applied."""
+        return self._known_through
+
+    @property
     def local_id(self) -> str:
         return self._local_id
 

@@ -392,6 +392,7 @@ class ShardServicer(shard_service_pb2_grpc.ShardServiceServicer):
         self, request: pb.ShardQueryRequest, context: Any
     ) -> pb.ShardQueryResponse:
         replica = await self._ready(request.shard, context)
+        known = replica.known_through
         vectors = from_proto_vectors(request.query_embeddings, field="query_embeddings")
         results = await replica.run_store(
             replica.store.query,
@@ -403,7 +404,8 @@ class ShardServicer(shard_service_pb2_grpc.ShardServiceServicer):
             include=from_proto_include(request.include),
         )
         return pb.ShardQueryResponse(
-            results=[to_proto_query_response(i, result) for i, result in enumerate(results)]
+            results=[to_proto_query_response(i, result) for i, result in enumerate(results)],
+            known_through=known,
         )
 
     async def ShardGet(
@@ -411,6 +413,7 @@ class ShardServicer(shard_service_pb2_grpc.ShardServiceServicer):
     ) -> AsyncIterator[pb.ShardGetResponse]:
         try:
             replica = await self._ready(request.shard, context)
+            known = replica.known_through
             records = await replica.run_store(
                 replica.store.get,
                 replica.local_id,
@@ -425,15 +428,16 @@ class ShardServicer(shard_service_pb2_grpc.ShardServiceServicer):
         except Exception as error:
             await abort_async(error, context)
         for page in iter_get_pages(records, page_size=0, max_bytes=DEFAULT_PAGE_BYTES):
-            yield pb.ShardGetResponse(page=page)
+            yield pb.ShardGetResponse(page=page, known_through=known)
 
     @async_unary_errors
     async def ShardCount(
         self, request: pb.ShardCountRequest, context: Any
     ) -> pb.ShardCountResponse:
         replica = await self._ready(request.shard, context)
+        known = replica.known_through
         count = await replica.run_store(replica.store.count, replica.local_id)
-        return pb.ShardCountResponse(count=count)
+        return pb.ShardCountResponse(count=count, known_through=known)
 
     @async_unary_errors
     async def ShardAwait(

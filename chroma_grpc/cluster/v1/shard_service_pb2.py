@@ -26,7 +26,7 @@ from chroma_grpc.v1 import record_service_pb2 as chroma__grpc_dot_v1_dot_record_
 from chroma_grpc.v1 import types_pb2 as chroma__grpc_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*chroma_grpc/cluster/v1/shard_service.proto\x12\x16\x63hroma_grpc.cluster.v1\x1a#chroma_grpc/v1/record_service.proto\x1a\x1a\x63hroma_grpc/v1/types.proto\"A\n\x08ShardRef\x12\x15\n\rcollection_id\x18\x01 \x01(\t\x12\r\n\x05shard\x18\x02 \x01(\r\x12\x0f\n\x07min_seq\x18\x03 \x01(\x04\"\x91\x02\n\x11ShardQueryRequest\x12/\n\x05shard\x18\x01 \x01(\x0b\x32 .chroma_grpc.cluster.v1.ShardRef\x12\x31\n\x10query_embeddings\x18\x02 \x01(\x0b\x32\x17.chroma_grpc.v1.Vectors\x12\x11\n\tn_results\x18\x03 \x01(\r\x12$\n\x05where\x18\x04 \x01(\x0b\x32\x15.chroma_grpc.v1.Where\x12\x35\n\x0ewhere_document\x18\x05 \x01(\x0b\x32\x1d.chroma_grpc.v1.WhereDocument\x12(\n\x07include\x18\x06 \x01(\x0b\x32\x17.chroma_grpc.v1.Include\"K\n\x12ShardQueryResponse\x12\x35\n\x07results\x18\x01 \x03(\x0b\x32$.chroma_grpc.v1.QueryRecordsResponse\"\xf5\x01\n\x0fShardGetRequest\x12/\n\x05shard\x18\x01 \x01(\x0b\x32 .chroma_grpc.cluster.v1.ShardRef\x12\x0b\n\x03ids\x18\x02 \x03(\t\x12\x0e\n\x06\x62y_ids\x18\x03 \x01(\x08\x12$\n\x05where\x18\x04 \x01(\x0b\x32\x15.chroma_grpc.v1.Where\x12\x35\n\x0ewhere_document\x18\x05 \x01(\x0b\x32\x1d.chroma_grpc.v1.WhereDocument\x12\r\n\x05limit\x18\x06 \x01(\x04\x12(\n\x07include\x18\x07 \x01(\x0b\x32\x17.chroma_grpc.v1.Include\"D\n\x10ShardGetResponse\x12\x30\n\x04page\x18\x01 \x01(\x0b\x32\".chroma_grpc.v1.GetRecordsResponse\"D\n\x11ShardCountRequest\x12/\n\x05shard\x18\x01 \x01(\x0b\x32 .chroma_grpc.cluster.v1.ShardRef\"#\n\x12ShardCountResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x04\"Q\n\x11ShardAwaitRequest\x12/\n\x05shard\x18\x01 \x01(\x0b\x32 .chroma_grpc.cluster.v1.ShardRef\x12\x0b\n\x03seq\x18\x02 \x01(\x04\"B\n\x12ShardAwaitResponse\x12\x1a\n\rdeleted_count\x18\x01 \x01(\x04H\x00\x88\x01\x01\x42\x10\n\x0e_deleted_count2\x9e\x03\n\x0cShardService\x12\x63\n\nShardQuery\x12).chroma_grpc.cluster.v1.ShardQueryRequest\x1a*.chroma_grpc.cluster.v1.ShardQueryResponse\x12_\n\x08ShardGet\x12\'.chroma_grpc.cluster.v1.ShardGetRequest\x1a(.chroma_grpc.cluster.v1.ShardGetResponse0\x01\x12\x63\n\nShardCount\x12).chroma_grpc.cluster.v1.ShardCountRequest\x1a*.chroma_grpc.cluster.v1.ShardCountResponse\x12\x63\n\nShardAwait\x12).chroma_grpc.cluster.v1.ShardAwaitRequest\x1a*.chroma_grpc.cluster.v1.ShardAwaitResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*chroma_grpc/cluster/v1/shard_service.proto\x12\x16\x63hroma_grpc.cluster.v1\x1a#chroma_grpc/v1/record_service.proto\x1a\x1a\x63hroma_grpc/v1/types.proto\"A\n\x08ShardRef\x12\x15\n\rcollection_id\x18\x01 \x01(\t\x12\r\n\x05shard\x18\x02 \x01(\r\x12\x0f\n\x07min_seq\x18\x03 \x01(\x04\"\x91\x02\n\x11ShardQueryRequest\x12/\n\x05shard\x18\x01 \x01(\x0b\x32 .chroma_grpc.cluster.v1.ShardRef\x12\x31\n\x10query_embeddings\x18\x02 \x01(\x0b\x32\x17.chroma_grpc.v1.Vectors\x12\x11\n\tn_results\x18\x03 \x01(\r\x12$\n\x05where\x18\x04 \x01(\x0b\x32\x15.chroma_grpc.v1.Where\x12\x35\n\x0ewhere_document\x18\x05 \x01(\x0b\x32\x1d.chroma_grpc.v1.WhereDocument\x12(\n\x07include\x18\x06 \x01(\x0b\x32\x17.chroma_grpc.v1.Include\"b\n\x12ShardQueryResponse\x12\x35\n\x07results\x18\x01 \x03(\x0b\x32$.chroma_grpc.v1.QueryRecordsResponse\x12\x15\n\rknown_through\x18\x02 \x01(\x04\"\xf5\x01\n\x0fShardGetRequest\x12/\n\x05shard\x18\x01 \x01(\x0b\x32 .chroma_grpc.cluster.v1.ShardRef\x12\x0b\n\x03ids\x18\x02 \x03(\t\x12\x0e\n\x06\x62y_ids\x18\x03 \x01(\x08\x12$\n\x05where\x18\x04 \x01(\x0b\x32\x15.chroma_grpc.v1.Where\x12\x35\n\x0ewhere_document\x18\x05 \x01(\x0b\x32\x1d.chroma_grpc.v1.WhereDocument\x12\r\n\x05limit\x18\x06 \x01(\x04\x12(\n\x07include\x18\x07 \x01(\x0b\x32\x17.chroma_grpc.v1.Include\"[\n\x10ShardGetResponse\x12\x30\n\x04page\x18\x01 \x01(\x0b\x32\".chroma_grpc.v1.GetRecordsResponse\x12\x15\n\rknown_through\x18\x02 \x01(\x04\"D\n\x11ShardCountRequest\x12/\n\x05shard\x18\x01 \x01(\x0b\x32 .chroma_grpc.cluster.v1.ShardRef\":\n\x12ShardCountResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x04\x12\x15\n\rknown_through\x18\x02 \x01(\x04\"Q\n\x11ShardAwaitRequest\x12/\n\x05shard\x18\x01 \x01(\x0b\x32 .chroma_grpc.cluster.v1.ShardRef\x12\x0b\n\x03seq\x18\x02 \x01(\x04\"B\n\x12ShardAwaitResponse\x12\x1a\n\rdeleted_count\x18\x01 \x01(\x04H\x00\x88\x01\x01\x42\x10\n\x0e_deleted_count2\x9e\x03\n\x0cShardService\x12\x63\n\nShardQuery\x12).chroma_grpc.cluster.v1.ShardQueryRequest\x1a*.chroma_grpc.cluster.v1.ShardQueryResponse\x12_\n\x08ShardGet\x12\'.chroma_grpc.cluster.v1.ShardGetRequest\x1a(.chroma_grpc.cluster.v1.ShardGetResponse0\x01\x12\x63\n\nShardCount\x12).chroma_grpc.cluster.v1.ShardCountRequest\x1a*.chroma_grpc.cluster.v1.ShardCountResponse\x12\x63\n\nShardAwait\x12).chroma_grpc.cluster.v1.ShardAwaitRequest\x1a*.chroma_grpc.cluster.v1.ShardAwaitResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,19 +38,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SHARDQUERYREQUEST']._serialized_start=203
   _globals['_SHARDQUERYREQUEST']._serialized_end=476
   _globals['_SHARDQUERYRESPONSE']._serialized_start=478
-  _globals['_SHARDQUERYRESPONSE']._serialized_end=553
-  _globals['_SHARDGETREQUEST']._serialized_start=556
-  _globals['_SHARDGETREQUEST']._serialized_end=801
-  _globals['_SHARDGETRESPONSE']._serialized_start=803
-  _globals['_SHARDGETRESPONSE']._serialized_end=871
-  _globals['_SHARDCOUNTREQUEST']._serialized_start=873
-  _globals['_SHARDCOUNTREQUEST']._serialized_end=941
-  _globals['_SHARDCOUNTRESPONSE']._serialized_start=943
-  _globals['_SHARDCOUNTRESPONSE']._serialized_end=978
-  _globals['_SHARDAWAITREQUEST']._serialized_start=980
-  _globals['_SHARDAWAITREQUEST']._serialized_end=1061
-  _globals['_SHARDAWAITRESPONSE']._serialized_start=1063
-  _globals['_SHARDAWAITRESPONSE']._serialized_end=1129
-  _globals['_SHARDSERVICE']._serialized_start=1132
-  _globals['_SHARDSERVICE']._serialized_end=1546
+  _globals['_SHARDQUERYRESPONSE']._serialized_end=576
+  _globals['_SHARDGETREQUEST']._serialized_start=579
+  _globals['_SHARDGETREQUEST']._serialized_end=824
+  _globals['_SHARDGETRESPONSE']._serialized_start=826
+  _globals['_SHARDGETRESPONSE']._serialized_end=917
+  _globals['_SHARDCOUNTREQUEST']._serialized_start=919
+  _globals['_SHARDCOUNTREQUEST']._serialized_end=987
+  _globals['_SHARDCOUNTRESPONSE']._serialized_start=989
+  _globals['_SHARDCOUNTRESPONSE']._serialized_end=1047
+  _globals['_SHARDAWAITREQUEST']._serialized_start=1049
+  _globals['_SHARDAWAITREQUEST']._serialized_end=1130
+  _globals['_SHARDAWAITRESPONSE']._serialized_start=1132
+  _globals['_SHARDAWAITRESPONSE']._serialized_end=1198
+  _globals['_SHARDSERVICE']._serialized_start=1201
+  _globals['_SHARDSERVICE']._serialized_end=1615
 # @@protoc_insertion_point(module_scope)

@@ -6,7 +6,10 @@ cluster: not part of the public contract (chroma_grpc.v1).
 
 Every read names the log position it must reflect (`min_seq`: the collection's log stream's
 last sequence when the gateway received the read); the replica answers only once it has
-applied every operation of its shard stored at or before it: read-after-ack.
+applied every operation of its shard stored at or before it: read-after-ack. A read may
+also go out before the gateway knows that position (`min_seq` 0): the replica then answers
+with what it has and says how far that is (`known_through`), and the gateway asks again
+with `min_seq` only if that was not far enough.
 """
 
 from chroma_grpc.v1 import record_service_pb2 as _record_service_pb2
@@ -98,16 +101,20 @@ class ShardQueryResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     RESULTS_FIELD_NUMBER: _builtins.int
+    KNOWN_THROUGH_FIELD_NUMBER: _builtins.int
+    known_through: _builtins.int
+    """Every operation of the shard stored at or before this position is in the answer."""
     @_builtins.property
     def results(self) -> _containers.RepeatedCompositeFieldContainer[_record_service_pb2.QueryRecordsResponse]: ...
     def __init__(
         self,
         *,
         results: _abc.Iterable[_record_service_pb2.QueryRecordsResponse] | None = ...,
+        known_through: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["known_through", b"known_through", "results", b"results"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -162,16 +169,20 @@ class ShardGetResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     PAGE_FIELD_NUMBER: _builtins.int
+    KNOWN_THROUGH_FIELD_NUMBER: _builtins.int
+    known_through: _builtins.int
+    """As in ShardQueryResponse (set on every page)."""
     @_builtins.property
     def page(self) -> _record_service_pb2.GetRecordsResponse: ...
     def __init__(
         self,
         *,
         page: _record_service_pb2.GetRecordsResponse | None = ...,
+        known_through: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["known_through", b"known_through", "page", b"page"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -202,15 +213,19 @@ class ShardCountResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     COUNT_FIELD_NUMBER: _builtins.int
+    KNOWN_THROUGH_FIELD_NUMBER: _builtins.int
     count: _builtins.int
+    known_through: _builtins.int
+    """As in ShardQueryResponse."""
     def __init__(
         self,
         *,
         count: _builtins.int = ...,
+        known_through: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "known_through", b"known_through"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

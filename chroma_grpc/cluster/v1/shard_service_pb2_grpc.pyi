@@ -6,7 +6,10 @@ cluster: not part of the public contract (chroma_grpc.v1).
 
 Every read names the log position it must reflect (`min_seq`: the collection's log stream's
 last sequence when the gateway received the read); the replica answers only once it has
-applied every operation of its shard stored at or before it: read-after-ack.
+applied every operation of its shard stored at or before it: read-after-ack. A read may
+also go out before the gateway knows that position (`min_seq` 0): the replica then answers
+with what it has and says how far that is (`known_through`), and the gateway asks again
+with `min_seq` only if that was not far enough.
 """
 
 from chroma_grpc.cluster.v1 import shard_service_pb2 as _shard_service_pb2
