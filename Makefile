@@ -106,10 +106,12 @@ $(PEER_STAMP):
 	.venv-peer/bin/python -m pip install --quiet 'chromadb==0.4.24' 'numpy<2'
 	touch $(PEER_STAMP)
 
-# Writes BENCHMARKS.md. ARGS='--million' adds 1M vectors; ARGS='--quick' is a 10k smoke run.
+# Writes BENCHMARKS.md (and BENCHMARKS-cluster.md: a cluster on loopback against a single node).
+# ARGS='--million' adds 1M vectors; ARGS='--quick' is a 10k smoke run.
 bench: $(STAMP) $(PEER1_STAMP) $(PEER_STAMP)
 	$(BIN)/python -m benchmarks $(ARGS)
 	$(BIN)/python -m benchmarks.embeddings
+	$(BIN)/python -m benchmarks.cluster
 
 clean:
 	rm -rf $(VENV) .venv-peer .venv-peer1 $(SUITE_VENV) .pytest_cache .mypy_cache .ruff_cache \
