@@ -2,10 +2,12 @@
 
 The replica's folder holds ``store/`` (a Store's data folder with one collection, the shard's
 records) and ``position`` (the last log sequence applied). Ops are applied in log order with
-the store's own methods; the position is written after them, now and then and at close. A
-replica that crashes in between replays from its recorded position: every op is idempotent
-when replayed in order (an add of an existing id is skipped, an upsert or update sets the same
-values, a delete removes what is already gone), so the result is the same.
+the store's own methods, and the position is recorded durably after each one, before the
+next is applied. A replica that crashes between an op's commit and its position replays that
+one op: applying an op twice in a row changes nothing (an add skips the ids it added, an
+upsert or update sets the same values, a delete finds nothing left). Replaying *more* than
+the last op would not be safe: an update that skipped a missing id would, replayed after a
+later add of that id, change it (``tests/cluster/test_replay.py`` found that case).
 
 Reads wait for :meth:`Replica.wait_through`: every op of the shard stored at or before the
 sequence the gateway saw when the read arrived has been applied. The replica asks the log's
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import shutil
@@ -38,7 +39,7 @@ from chroma_grpc.cluster.catalog import CollectionEntry
 from chroma_grpc.cluster.membership import CATCHING_UP, READY
 from chroma_grpc.cluster.nats_io import shard_subject, stream_name
 from chroma_grpc.store import Store
-from chroma_grpc.store.errors import ChromaError, ServerUnavailableError
+from chroma_grpc.store.errors import ChromaError, ErrorCode, ServerUnavailableError
 from chroma_grpc.store.types import MetadataValue
 
 log = logging.getLogger(__name__)
@@ -46,27 +47,59 @@ T = TypeVar("T")
 LOCAL_NAME = "shard"
 FETCH_BATCH = 64
 FETCH_TIMEOUT_S = 1.0
-# Write the applied position at most this often (and at close); a crash replays the rest.
-POSITION_EVERY_S = 0.5
 APPLY_WAIT_S = 30.0
 DELETE_RESULTS_KEPT = 10_000
 
 
+def _encoded(seq: int) -> bytes:
+    """A position as 21 bytes: rewritten in place, one sector, by a single write."""
+    return f"{seq:020d}\n".encode("ascii")
+
+
 def write_position(folder: Path, seq: int) -> None:
-    """Atomically: a crash leaves the old or the new position, never half of one."""
+    """Set the position of a folder's store (after a restore): atomically and durably."""
     temporary = folder / "position.tmp"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump({"applied": seq}, handle)
+    with open(temporary, "wb") as handle:
+        handle.write(_encoded(seq))
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, folder / "position")
+    directory = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def read_position(folder: Path) -> int:
     try:
-        return int(json.loads((folder / "position").read_text(encoding="utf-8"))["applied"])
+        return int((folder / "position").read_bytes().strip() or b"0")
     except FileNotFoundError:
         return 0
+
+
+class PositionFile:
+    """The applied position, rewritten in place and synced after every op."""
+
+    def __init__(self, folder: Path, seq: int) -> None:
+        if not (folder / "position").exists():
+            write_position(folder, seq)
+        self._fd = os.open(folder / "position", os.O_RDWR)
+
+    def record(self, seq: int) -> None:
+        os.pwrite(self._fd, _encoded(seq), 0)
+        os.fdatasync(self._fd)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+def apply_op(store: Store, collection_id: str, op: ops.Operation) -> int | None:
+    """Apply one log op with the store's own method; a delete's count (None for writes)."""
+    if isinstance(op, ops.WriteRecords):
+        getattr(store, op.kind)(collection_id, op.batch)
+        return None
+    return store.delete(collection_id, ids=op.ids, where=op.where, where_document=op.where_document)
 
 
 def store_metadata(entry: CollectionEntry) -> dict[str, MetadataValue]:
@@ -105,8 +138,7 @@ class Replica:
         self.apply_lock = asyncio.Lock()  # held while an op applies; checkpoints take it
         self._deleted: OrderedDict[int, int] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
-        self._position_written = 0
-        self._position_at = 0.0
+        self._position: PositionFile | None = None
         self.ops_since_checkpoint = 0
 
     @property
@@ -154,7 +186,8 @@ class Replica:
                 self.store.create_collection, LOCAL_NAME, store_metadata(self.entry)
             )
             self._local_id = info.id
-        self.applied = self._known_through = self._position_written = position
+        self.applied = self._known_through = position
+        self._position = await self.run_store(PositionFile, self.folder, position)
         self._task = asyncio.get_running_loop().create_task(self._follow())
 
     async def configure(self, entry: CollectionEntry) -> None:
@@ -173,7 +206,8 @@ class Replica:
                 await self._task
         if self._store is not None:
             async with self.apply_lock:
-                await self.run_store(write_position, self.folder, self.applied)
+                if self._position is not None:
+                    self._position.close()
                 await self.run_store(self._store.close)
         if remove:
             await self.run_store(shutil.rmtree, self.folder, True)
@@ -217,7 +251,6 @@ class Replica:
                     if time.monotonic() - idle_since > 5.0:
                         await subscription.consumer_info()  # raises if the consumer is gone
                         idle_since = time.monotonic()
-                    await self._maybe_write_position()
                     continue
                 idle_since = time.monotonic()
                 for message in messages:
@@ -225,47 +258,38 @@ class Replica:
                     if seq <= self.applied:
                         continue
                     await self._apply(seq, message.data)
-                await self._maybe_write_position()
         finally:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
 
     async def _apply(self, seq: int, data: bytes) -> None:
         async with self.apply_lock:
-            op = ops.decode(data)
-            try:
-                if isinstance(op, ops.WriteRecords):
-                    method = getattr(self.store, op.kind)
-                    await self.run_store(method, self._local_id, op.batch)
-                else:
-                    deleted = await self.run_store(
-                        self.store.delete,
-                        self._local_id,
-                        ids=op.ids,
-                        where=op.where,
-                        where_document=op.where_document,
-                    )
-                    self._deleted[seq] = deleted
-                    while len(self._deleted) > DELETE_RESULTS_KEPT:
-                        self._deleted.popitem(last=False)
-            except ChromaError as error:
-                # Deterministic: every replica refuses this op the same way.
-                log.warning("replica %s: op %d not applied: %s", self.subject, seq, error)
-                if isinstance(op, ops.DeleteRecords):
-                    self._deleted[seq] = 0
+            deleted = await self.run_store(self._apply_and_record, seq, ops.decode(data))
+            if deleted is not None:
+                self._deleted[seq] = deleted
+                while len(self._deleted) > DELETE_RESULTS_KEPT:
+                    self._deleted.popitem(last=False)
             self.applied = seq
             self.ops_since_checkpoint += 1
         async with self._progress:
             self._known_through = max(self._known_through, seq)
             self._progress.notify_all()
 
-    async def _maybe_write_position(self) -> None:
-        now = time.monotonic()
-        if self.applied != self._position_written and now - self._position_at > POSITION_EVERY_S:
-            self._position_at = now
-            seq = self.applied
-            await self.run_store(write_position, self.folder, seq)
-            self._position_written = seq
+    def _apply_and_record(self, seq: int, op: ops.Operation) -> int | None:
+        """Apply the op, then record its position (on a worker thread)."""
+        deleted: int | None
+        try:
+            deleted = apply_op(self.store, self._local_id, op)
+        except ChromaError as error:
+            if error.code is not ErrorCode.INVALID_ARGUMENT:
+                raise  # a full disk, a damaged file...: not the op's fault; try it again
+            # The op itself is refused: every replica refuses it the same way, so all skip
+            # it and stay alike.
+            log.warning("replica %s: op %d not applied: %s", self.subject, seq, error)
+            deleted = 0 if isinstance(op, ops.DeleteRecords) else None
+        assert self._position is not None
+        self._position.record(seq)
+        return deleted
 
     async def _become_ready(self) -> None:
         while True:
