@@ -12,6 +12,9 @@ all on loopback. Measured, back to back:
   cluster p50 minus single-node p50;
 * query QPS with 1 and 4 concurrent clients (the cluster's clients spread over both gateways).
 
+Queries start once the servers are quiet (their background HNSW builds done: every replica
+builds its own graph, so a cluster with R replicas does R times the single node's building).
+
 On a 2-core machine the cluster's ~8 processes share the cores the single node has to itself,
 so the ratios measure the cost of the architecture, not the speed-up of more machines
 (docs/cluster.md, "Scaling").
@@ -76,7 +79,29 @@ def single_node(directory: Path) -> tuple[ManagedProcess, str]:
     return process, f"{HOST}:{port}"
 
 
-def measure(host: str, vectors: np.ndarray, shards: int) -> dict[str, Any]:
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, IndexError):
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def wait_until_quiet(pids: list[int], limit_s: float = 300.0) -> float:
+    """Until the processes use under 5% of a core (background index builds done); seconds."""
+    began = time.perf_counter()
+    while time.perf_counter() - began < limit_s:
+        before = cpu_seconds(pids)
+        time.sleep(1.0)
+        if cpu_seconds(pids) - before < 0.05:
+            break
+    return time.perf_counter() - began
+
+
+def measure(host: str, vectors: np.ndarray, shards: int, pids: list[int]) -> dict[str, Any]:
     client = chroma_grpc.HttpClient(host=host)
     metadata = {"cluster:shards": shards} if shards else None
     collection = client.create_collection(f"bench-{shards}", metadata=metadata)
@@ -87,6 +112,7 @@ def measure(host: str, vectors: np.ndarray, shards: int) -> dict[str, Any]:
     acked = time.perf_counter() - began
     assert collection.count() == len(vectors)
     searchable = time.perf_counter() - began
+    quiet = wait_until_quiet(pids)
     probes = vectors[:QUERIES] + 0.01
     latencies = []
     for probe in probes:
@@ -98,6 +124,7 @@ def measure(host: str, vectors: np.ndarray, shards: int) -> dict[str, Any]:
         "ingest_searchable_rps": len(vectors) / searchable,
         "p50_ms": statistics.median(latencies) * 1000,
         "p95_ms": float(np.percentile(latencies, 95)) * 1000,
+        "indexed_s": quiet,
     }
     for clients in (1, 4):
         result[f"qps_{clients}"] = qps(host, collection.name, probes, clients)
@@ -166,6 +193,9 @@ def report(results: dict[str, dict[str, Any]], count: int, seconds: float) -> st
     for label, values in results.items():
         if label != "single node":
             lines.append(f"* {label}: {values['p50_ms'] - base['p50_ms']:.2f} ms")
+    lines += ["", "Seconds from the last write until the servers were quiet (index builds):", ""]
+    for label, values in results.items():
+        lines.append(f"* {label}: {values['indexed_s']:.0f} s")
     load = os.getloadavg()
     lines += ["", f"Load average at the end: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}", ""]
     return "\n".join(lines)
@@ -184,14 +214,15 @@ def main() -> None:
         directory = Path(folder)
         process, address = single_node(directory)
         try:
-            results["single node"] = measure(address, vectors, 0)
+            results["single node"] = measure(address, vectors, 0, [process.pid])
         finally:
             process.stop()
         with LocalCluster(directory / "cluster", gateway_args=["--no-server-embedding"]) as cluster:
             hosts = ",".join(cluster.gateway_addresses)
+            pids = [p.pid for p in (*cluster.workers, *cluster.gateways, *cluster.nats.servers)]
             for shards in (1, 2):
                 label = f"cluster, {shards} shard{'s' if shards > 1 else ''} x 2 replicas"
-                results[label] = measure(hosts, vectors, shards)
+                results[label] = measure(hosts, vectors, shards, pids)
     text = report(results, count, time.perf_counter() - began)
     args.out.write_text(text, encoding="utf-8")
     print(text)
