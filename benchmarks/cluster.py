@@ -34,7 +34,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -227,8 +226,6 @@ def main() -> None:
     args.out.write_text(text, encoding="utf-8")
     print(text)
 
-
-Runner = Callable[[], None]
 
 if __name__ == "__main__":
     main()

@@ -26,7 +26,6 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
 
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
@@ -34,7 +33,6 @@ from nats.js.kv import KeyValue
 
 from chroma_grpc.cluster.fresh import FreshValue
 from chroma_grpc.cluster.nats_io import (
-    API_TIMEOUT_S,
     CATALOG_BUCKET,
     Topology,
     key_token,
@@ -371,10 +369,3 @@ def unavailable(action: str, error: BaseException) -> ServerUnavailableError:
     return ServerUnavailableError(
         f"The cluster could not {action} ({type(error).__name__}: {error}); retry shortly"
     )
-
-
-def entry_json(entry: CollectionEntry) -> dict[str, Any]:
-    return asdict(entry)
-
-
-__all__ = ["API_TIMEOUT_S", "Catalog", "CollectionEntry", "DatabaseDoc"]

@@ -932,18 +932,9 @@ def merge_records(
     order of UTF-8, which is code point order: Python's), then offset and limit."""
     merged = list(heapq.merge(*(_keyed(p, part.ids) for p, part in enumerate(parts))))
     end = None if limit < 0 else offset + limit
-    chosen = merged[offset:end]
-    result = Records(ids=[rid for rid, _, _ in chosen])
-    for column in ("metadatas", "documents", "uris"):
-        if column in fields:
-            setattr(result, column, [getattr(parts[p], column)[i] for _, p, i in chosen])
-    if "embeddings" in fields:
-        rows = [parts[p].embeddings[i] for _, p, i in chosen]  # type: ignore[index]
-        result.embeddings = (
-            np.stack(rows).astype(np.float32, copy=False)
-            if rows
-            else np.zeros((0, dimension), np.float32)
-        )
+    chosen = [(p, i) for _, p, i in merged[offset:end]]
+    result = Records(ids=[parts[p].ids[i] for p, i in chosen])
+    _copy_columns(result, parts, chosen, fields, dimension)
     return result
 
 
@@ -961,24 +952,35 @@ def merge_neighbours(
         for p, part in enumerate(parts)
         for i, distance in enumerate(part.distances if part.distances is not None else ())
     ]
-    chosen = heapq.nsmallest(k, candidates)
-    result = Neighbours(ids=[parts[p].ids[i] for _, p, i in chosen])
+    chosen = [(p, i) for _, p, i in heapq.nsmallest(k, candidates)]
+    result = Neighbours(ids=[parts[p].ids[i] for p, i in chosen])
     if "distances" in columns:
         result.distances = np.asarray(
-            [parts[p].distances[i] for _, p, i in chosen],  # type: ignore[index]
+            [parts[p].distances[i] for p, i in chosen],  # type: ignore[index]
             dtype=np.float32,
         )
+    _copy_columns(result, parts, chosen, columns, dimension)
+    return result
+
+
+def _copy_columns(
+    result: Records | Neighbours,
+    parts: Sequence[Records | Neighbours],
+    chosen: list[tuple[int, int]],
+    fields: frozenset[str],
+    dimension: int,
+) -> None:
+    """The chosen (part, position) records' included fields, in order, into ``result``."""
     for column in ("metadatas", "documents", "uris"):
-        if column in columns:
-            setattr(result, column, [getattr(parts[p], column)[i] for _, p, i in chosen])
-    if "embeddings" in columns:
-        rows = [parts[p].embeddings[i] for _, p, i in chosen]  # type: ignore[index]
+        if column in fields:
+            setattr(result, column, [getattr(parts[p], column)[i] for p, i in chosen])
+    if "embeddings" in fields:
+        rows = [parts[p].embeddings[i] for p, i in chosen]  # type: ignore[index]
         result.embeddings = (
             np.stack(rows).astype(np.float32, copy=False)
             if rows
             else np.zeros((0, dimension), np.float32)
         )
-    return result
 
 
 __all__ = ["ClusterStore", "ServerUnavailableError", "merge_neighbours", "merge_records"]

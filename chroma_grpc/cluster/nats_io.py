@@ -48,9 +48,8 @@ DUPLICATE_WINDOW_S = 300.0
 HEARTBEAT_S = 1.0
 MEMBER_TTL_S = 4.0
 MARKER_TTL_S = 60.0
-# How long a JetStream API call may take before it counts as failed (a leader election takes
-# a few seconds; callers retry).
-API_TIMEOUT_S = 5.0
+# How long a starting process waits for JetStream to answer (its servers electing leaders).
+START_TIMEOUT_S = 60.0
 
 
 def stream_name(partition: int) -> str:
@@ -99,7 +98,23 @@ async def connect(urls: Sequence[str], name: str) -> NATS:
 
 
 async def ensure_resources(js: JetStreamContext, topology: Topology) -> None:
-    """Create the log streams and buckets that do not exist yet."""
+    """Create the log streams and buckets that do not exist yet; while JetStream is still
+    starting (no meta leader yet), keep trying for up to ``START_TIMEOUT_S``. A refusal
+    (a resource that exists with another configuration) is final: it is raised at once."""
+    deadline = asyncio.get_running_loop().time() + START_TIMEOUT_S
+    while True:
+        try:
+            await _ensure_resources(js, topology)
+            return
+        except nats.js.errors.BadRequestError:
+            raise
+        except (nats.errors.Error, asyncio.TimeoutError):
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
+async def _ensure_resources(js: JetStreamContext, topology: Topology) -> None:
     for partition in range(topology.partitions):
         name = stream_name(partition)
         try:
