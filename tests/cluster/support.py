@@ -92,3 +92,54 @@ def stream_leader(urls: Sequence[str], stream: str) -> str:
             await nc.close()
 
     return asyncio.run(ask())
+
+
+@dataclass(frozen=True)
+class DurableState:
+    """What NATS holds of one collection: its log messages per shard subject, the names of
+    its checkpoint files in the Object Store, and its checkpoint records in KV."""
+
+    log_messages: dict[str, int]
+    checkpoint_files: list[str]
+    checkpoint_records: list[str]
+
+
+def durable_state(urls: Sequence[str], collection_id: str) -> DurableState:
+    async def ask() -> DurableState:
+        from nats.js.errors import NoKeysError, NotFoundError
+
+        from chroma_grpc.cluster.gateway import partition_of
+        from chroma_grpc.cluster.nats_io import (
+            CHECKPOINTS_BUCKET,
+            DEFAULT_PARTITIONS,
+            OBJECTS_BUCKET,
+            collection_subjects,
+            connect,
+            stream_name,
+        )
+
+        nc = await connect(urls, "chroma-grpc-test")
+        try:
+            js = nc.jetstream()
+            partition = partition_of(collection_id, DEFAULT_PARTITIONS)
+            info = await js.stream_info(
+                stream_name(partition),
+                subjects_filter=collection_subjects(partition, collection_id),
+            )
+            try:  # created by the first checkpoint
+                objects = await (await js.object_store(OBJECTS_BUCKET)).list(ignore_deletes=True)
+            except NotFoundError:
+                objects = []
+            try:
+                keys = await (await js.key_value(CHECKPOINTS_BUCKET)).keys()
+            except NoKeysError:
+                keys = []
+            return DurableState(
+                log_messages=dict(info.state.subjects or {}),
+                checkpoint_files=[o.name for o in objects if o.name.startswith(collection_id)],
+                checkpoint_records=[k for k in keys if k.startswith(collection_id)],
+            )
+        finally:
+            await nc.close()
+
+    return asyncio.run(ask())

@@ -28,7 +28,7 @@ from chroma_grpc.v1 import record_service_pb2 as rpb
 from chroma_grpc.v1 import record_service_pb2_grpc, types_pb2
 from chroma_grpc.wire.collections import to_proto_ref
 
-from .support import Ingest, all_ids, client_of, stream_leader, vectors
+from .support import BATCH, Ingest, all_ids, client_of, durable_state, stream_leader, vectors
 
 RESUME_WITHIN_S = 15.0
 
@@ -113,17 +113,34 @@ def test_killing_a_gateway_the_client_goes_on_through_the_other(cluster: LocalCl
 def test_fresh_workers_on_empty_disks_restore_every_acknowledged_record(
     cluster: LocalCluster,
 ) -> None:
-    client, collection = fresh_collection(cluster, "restore")
+    client = client_of(cluster.gateway_addresses)
+    client.reset()
+    collection = client.create_collection("restore")  # the gateways' --default-shards: 2
     ingest = Ingest(collection, "r").start()
     try:
         ingest.wait_for(400)
+        # checkpoints (every 10 ops or 1 s) reach the Object Store and KV, and the log is
+        # purged below them
+        deadline = time.monotonic() + 30
+        while True:
+            state = durable_state(cluster.nats.urls, str(collection.id))
+            purged = sum(state.log_messages.values()) < len(ingest.acked) // BATCH
+            if purged and len(state.checkpoint_records) == 2:
+                break
+            assert time.monotonic() < deadline, f"no checkpoint and purge: {state}"
+            time.sleep(0.5)
+        assert any(name.endswith("/MANIFEST.json") for name in state.checkpoint_files), state
+        # every worker lost while writes go on (they need only the log), then fresh workers
+        for worker in cluster.workers:
+            worker.kill(signal.SIGKILL)
+        written = len(ingest.acked)
+        ingest.wait_for(written + 100)
+        fresh = [cluster.start_worker(cluster.directory / f"fresh{i}") for i in range(2)]
+        cluster.workers[:] = fresh
+        ingest.wait_for(len(ingest.acked) + 100)
     finally:
         ingest.stop()
-    time.sleep(3)  # checkpoints (every 10 ops or 1 s) and the purge of the log below them
-    for worker in cluster.workers:
-        worker.kill(signal.SIGKILL)
-    fresh = [cluster.start_worker(cluster.directory / f"fresh{i}") for i in range(2)]
-    cluster.workers[:] = fresh
+    assert not ingest.errors, ingest.errors[:3]
     assert collection.count() == len(ingest.acked)
     assert all_ids(collection) == set(ingest.acked)
     restored = [w.log_path.read_text() for w in fresh]

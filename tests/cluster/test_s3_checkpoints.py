@@ -49,15 +49,27 @@ def s3_keys(cluster: LocalCluster) -> list[str]:
     return [item["Key"] for item in found.get("Contents", [])]
 
 
+def manifests(keys: list[str], collection_id: str) -> set[str]:
+    """The shards with a manifest (``[prefix/]<collection>/<shard>/<seq>/MANIFEST.json``)."""
+    return {
+        key.split("/")[-3]
+        for key in keys
+        if key.endswith("/MANIFEST.json") and key.split("/")[-4] == collection_id
+    }
+
+
 def test_checkpoints_go_to_s3_and_restore_a_fresh_worker(s3_cluster: LocalCluster) -> None:
     client = client_of(s3_cluster.gateway_addresses)
     collection = client.create_collection("in-s3", metadata={"cluster:shards": 2})
     for start in range(0, 300, 25):
         ids = [f"s{start + i}" for i in range(25)]
         collection.add(ids=ids, embeddings=vectors(start, 25), documents=ids)
+    # both shards (cluster:shards 2 over the gateway's default of 1) reach S3
     deadline = time.monotonic() + 30
-    while not any(k.endswith("MANIFEST.json") for k in s3_keys(s3_cluster)):
-        assert time.monotonic() < deadline, "no checkpoint reached S3"
+    while manifests(s3_keys(s3_cluster), str(collection.id)) != {"0", "1"}:
+        assert time.monotonic() < deadline, (
+            f"no checkpoint of each shard in S3: {s3_keys(s3_cluster)}"
+        )
         time.sleep(0.5)
     keys = s3_keys(s3_cluster)
     assert any(k.endswith("records.sqlite3") for k in keys), keys
