@@ -106,7 +106,8 @@ $(PEER_STAMP):
 	.venv-peer/bin/python -m pip install --quiet 'chromadb==0.4.24' 'numpy<2'
 	touch $(PEER_STAMP)
 
-# Writes BENCHMARKS.md (and BENCHMARKS-cluster.md: a cluster on loopback against a single node).
+# Writes BENCHMARKS.md (and the measured section of docs/cluster.md: a cluster on loopback
+# against a single node).
 # ARGS='--million' adds 1M vectors; ARGS='--quick' is a 10k smoke run.
 bench: $(STAMP) $(PEER1_STAMP) $(PEER_STAMP)
 	$(BIN)/python -m benchmarks $(ARGS)

@@ -1,5 +1,6 @@
 """``python -m benchmarks.cluster`` (run by ``make bench``): a cluster against a single node,
-on this machine, in one run; written to BENCHMARKS-cluster.md.
+on this machine, in one run; the results replace the measured section of docs/cluster.md
+(between its ``cluster-benchmark`` markers), so the numbers stay beside what they mean.
 
 Both are driven through ``HttpClient`` by the same code: a ``chroma-grpc run`` server, and a
 local cluster (3 NATS JetStream servers, 2 workers, 2 gateways; shards x replicas as listed),
@@ -43,7 +44,9 @@ import chroma_grpc
 from chroma_grpc.cluster.local import HOST, LocalCluster, ManagedProcess, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-REPORT = ROOT / "BENCHMARKS-cluster.md"
+DOC = ROOT / "docs" / "cluster.md"
+START_MARKER = "<!-- cluster-benchmark:start (written by python -m benchmarks.cluster) -->"
+END_MARKER = "<!-- cluster-benchmark:end -->"
 DIMENSION = 128
 BATCH = 1000
 QUERIES = 300
@@ -168,11 +171,6 @@ def row(label: str, values: dict[str, Any], base: dict[str, Any] | None) -> str:
 def report(results: dict[str, dict[str, Any]], count: int, seconds: float) -> str:
     base = results["single node"]
     lines = [
-        "# Cluster benchmarks",
-        "",
-        "`python -m benchmarks.cluster` (part of `make bench`); docs/cluster.md explains the",
-        "setup and what the numbers mean. The other benchmarks are in BENCHMARKS.md.",
-        "",
         f"* date: {datetime.date.today().isoformat()}; machine: {platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}; run took {seconds:.0f} s",
         f"* data: {count:,} random {DIMENSION}-d vectors, added in batches of {BATCH:,} through"
@@ -196,14 +194,26 @@ def report(results: dict[str, dict[str, Any]], count: int, seconds: float) -> st
     for label, values in results.items():
         lines.append(f"* {label}: {values['indexed_s']:.0f} s")
     load = os.getloadavg()
-    lines += ["", f"Load average at the end: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}", ""]
+    lines += ["", f"Load average at the end: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}"]
     return "\n".join(lines)
+
+
+def write_into(doc: Path, section: str) -> None:
+    """Replace what lies between the markers of ``doc`` with ``section``."""
+    text = doc.read_text(encoding="utf-8")
+    head, found, rest = text.partition(START_MARKER)
+    _, found_end, tail = rest.partition(END_MARKER)
+    if not (found and found_end):
+        raise SystemExit(f"{doc}: the {START_MARKER!r} / {END_MARKER!r} markers are missing")
+    doc.write_text(f"{head}{START_MARKER}\n{section}\n{END_MARKER}{tail}", encoding="utf-8")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5k vectors (a smoke run)")
-    parser.add_argument("--out", type=Path, default=REPORT)
+    parser.add_argument(
+        "--out", type=Path, help="write the results to this file instead of docs/cluster.md"
+    )
     args = parser.parse_args()
     count = 5_000 if args.quick else 20_000
     vectors = data(count)
@@ -223,7 +233,10 @@ def main() -> None:
                 label = f"cluster, {shards} shard{'s' if shards > 1 else ''} x 2 replicas"
                 results[label] = measure(hosts, vectors, shards, pids)
     text = report(results, count, time.perf_counter() - began)
-    args.out.write_text(text, encoding="utf-8")
+    if args.out is not None:
+        args.out.write_text(text + "\n", encoding="utf-8")
+    else:
+        write_into(DOC, text)
     print(text)
 
 

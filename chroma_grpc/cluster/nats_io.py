@@ -83,6 +83,17 @@ class Topology:
     replicas: int
 
 
+async def stop_task(task: asyncio.Task[Any], every_s: float = 0.5) -> None:
+    """Cancel ``task`` and wait until it has ended. nats-py turns a cancellation that lands
+    inside some of its calls into an error (a timeout, TooManyStalledMsgsError), which a retry
+    loop then survives: the cancellation is repeated until one takes."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=every_s)
+    if not task.cancelled():
+        task.exception()  # retrieved: an error of a stopped task is not "never retrieved"
+
+
 async def connect(urls: Sequence[str], name: str) -> NATS:
     """A connection that reconnects for ever (to any of ``urls``) when a server goes away."""
     return await nats.connect(

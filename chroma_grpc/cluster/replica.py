@@ -30,14 +30,13 @@ from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any, TypeVar
 
-import nats.errors
 from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
 
 from chroma_grpc.cluster import ops
 from chroma_grpc.cluster.catalog import CollectionEntry
 from chroma_grpc.cluster.membership import CATCHING_UP, READY
-from chroma_grpc.cluster.nats_io import shard_subject, stream_name
+from chroma_grpc.cluster.nats_io import shard_subject, stop_task, stream_name
 from chroma_grpc.store import Store
 from chroma_grpc.store.errors import ChromaError, ErrorCode, ServerUnavailableError
 from chroma_grpc.store.types import MetadataValue
@@ -138,6 +137,7 @@ class Replica:
         self.apply_lock = asyncio.Lock()  # held while an op applies; checkpoints take it
         self._deleted: OrderedDict[int, int] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
         self._position: PositionFile | None = None
         self.ops_since_checkpoint = 0
 
@@ -200,10 +200,9 @@ class Replica:
             await self.run_store(self.store.modify_collection, self._local_id, metadata=wanted)
 
     async def close(self, *, remove: bool = False) -> None:
+        self._closing = True
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(BaseException):
-                await self._task
+            await stop_task(self._task)
         if self._store is not None:
             async with self.apply_lock:
                 if self._position is not None:
@@ -219,7 +218,7 @@ class Replica:
         caught up with the log as it was when following began."""
         ready_task = asyncio.get_running_loop().create_task(self._become_ready())
         try:
-            while True:
+            while not self._closing:
                 try:
                     await self._consume()
                 except asyncio.CancelledError:
@@ -244,10 +243,10 @@ class Replica:
         )
         idle_since = time.monotonic()
         try:
-            while True:
+            while not self._closing:
                 try:
                     messages = await subscription.fetch(FETCH_BATCH, timeout=FETCH_TIMEOUT_S)
-                except nats.errors.TimeoutError:
+                except asyncio.TimeoutError:  # nats-py raises its own and asyncio's
                     if time.monotonic() - idle_since > 5.0:
                         await subscription.consumer_info()  # raises if the consumer is gone
                         idle_since = time.monotonic()

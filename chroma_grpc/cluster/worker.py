@@ -53,6 +53,7 @@ from chroma_grpc.cluster.nats_io import (
     bucket_of,
     connect,
     ensure_resources,
+    stop_task,
 )
 from chroma_grpc.cluster.replica import Replica
 from chroma_grpc.cluster.routing import placement, rendezvous, shard_key
@@ -73,6 +74,8 @@ DEFAULT_REPLICATION = 2
 DEFAULT_CHECKPOINT_OPS = 1000
 DEFAULT_CHECKPOINT_INTERVAL_S = 60.0
 JANITOR_EVERY_S = 10.0
+# How long a stopping worker waits for NATS to take its leave and close the connection.
+STOP_NATS_S = 3.0
 
 
 class ReplicaMissing(Exception):
@@ -159,22 +162,27 @@ class Worker:
 
     async def stop(self, *, leave: bool = True) -> None:
         """Close every replica (positions written), leave the membership, disconnect."""
-        for task in self._tasks:
+        for task in [*self._tasks, *self._opening.values()]:
             task.cancel()
         for task in [*self._tasks, *self._opening.values()]:
-            with contextlib.suppress(BaseException):
-                await task
+            await stop_task(task)
         await self._server.stop(1.0)
         for replica in list(self.replicas.values()):
             await replica.close()
         self.replicas.clear()
+        # NATS may be gone (a whole cluster stopping): leaving and disconnecting are bounded,
+        # so a stopped worker always exits (its membership entry then expires on its own).
         if leave:
             with contextlib.suppress(Exception):
-                await self._members_kv.delete(member_key(self.id))
+                await asyncio.wait_for(self._members_kv.delete(member_key(self.id)), STOP_NATS_S)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._disconnect(), STOP_NATS_S)
+        self._executor.shutdown(wait=True)
+
+    async def _disconnect(self) -> None:
         await self._membership.stop()
         await self._catalog.stop()
         await self._nc.close()
-        self._executor.shutdown(wait=True)
 
     # -- membership --------------------------------------------------------------------------
 

@@ -109,3 +109,31 @@ def test_committed_cluster_stubs_are_up_to_date(tmp_path: Path) -> None:
     committed = ROOT / "chroma_grpc" / "cluster" / "v1"
     for path in generated.glob("*.py"):
         assert path.read_text() == (committed / path.name).read_text(), "run `make protos`"
+
+
+def test_stop_task_ends_a_task_that_swallows_a_cancellation() -> None:
+    """nats-py turns some cancellations into errors; a retry loop around such a call must
+    still stop (a replica dropped while its consumer waited once hung its worker)."""
+    import asyncio
+
+    from chroma_grpc.cluster.nats_io import stop_task
+
+    swallowed = []
+
+    async def retry_loop() -> None:
+        while True:
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:  # what nats-py's fetch does with one
+                swallowed.append(True)
+                if len(swallowed) == 1:
+                    continue
+                raise
+
+    async def scenario() -> bool:
+        task = asyncio.get_running_loop().create_task(retry_loop())
+        await asyncio.sleep(0)
+        await asyncio.wait_for(stop_task(task, every_s=0.05), 5)
+        return task.cancelled()
+
+    assert asyncio.run(scenario()) and len(swallowed) == 2
