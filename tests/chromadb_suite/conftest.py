@@ -74,7 +74,7 @@ chromadb.db.base.UniqueConstraintError = chroma_grpc.errors.UniqueConstraintErro
 hypothesis.settings.register_profile(
     "chroma-grpc-quick",
     max_examples=int(os.environ.get("CHROMADB_SUITE_EXAMPLES", "10")),
-    stateful_step_count=10,
+    stateful_step_count=25,
     deadline=None,
     suppress_health_check=list(hypothesis.HealthCheck),
 )
@@ -129,8 +129,6 @@ EXCLUDED: dict[str, str] = {
     "test_ssl_self_signed_with_verify_false": "chromadb's own TLS server fixture",
     "test_http_client": "patches chromadb's private Client._validate_tenant_database and expects "
     "HttpClient() to construct with no server on port 8000",
-    "test_embeddings_state": "its state machine uses hypothesis internals (Rule.arguments_strategy"
-    " / machine.rules()) that no hypothesis release installable beside our pins provides yet",
 }
 # Tests that meet a difference kept on purpose: they must fail (strict xfail).
 DIFFERENCES: dict[str, str] = {}
