@@ -6,7 +6,8 @@ the fixtures of this file instead of chromadb's conftest: ``api`` and ``client``
 ``EphemeralClient`` and our ``HttpClient`` (a real chroma-grpc server on loopback), each on an
 empty database. chromadb's public names are pointed at ours before its modules are imported
 (``chromadb.Client``, ``chromadb.errors.*``, ``Settings`` ...), so its tests build and catch our
-clients and classes. docs/compatibility.md lists the modules left out (chromadb internals) and
+clients and classes (chromadb_names.py; chromadb's ``System``, for its persistence tests:
+chromadb_system.py). docs/compatibility.md lists the modules left out (chromadb internals) and
 every difference we keep on purpose; tests that meet one are listed in DIFFERENCES below with
 the reason, and must fail (strict xfail), so a difference that disappears is noticed.
 """
@@ -14,61 +15,17 @@ the reason, and must fail (strict xfail), so a difference that disappears is not
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
-from typing import Any
 
-import chromadb
-import chromadb.api.client
-import chromadb.api.fastapi  # chromadb's own classes, built before its names point at ours
-import chromadb.api.segment
-import chromadb.config
-import chromadb.db.base
-import chromadb.errors
 import hypothesis
 import pytest
 
 import chroma_grpc
-import chroma_grpc.errors
+import tests.chromadb_suite.chromadb_names  # noqa: F401  (before chromadb's test modules load)
 from chroma_grpc.store import Store
+from tests.chromadb_suite.chromadb_system import System
 from tests.helpers.servers import serve_in_process
-
-# -- chromadb's public names -> ours ---------------------------------------------------------
-
-
-class AdminClient(chroma_grpc.AdminClient):
-    """Ours, plus chromadb's ``AdminClient.from_system(client._system)`` its tests use."""
-
-    @classmethod
-    def from_system(cls, system: Any) -> AdminClient:
-        return cls(system.settings)
-
-
-class _System:
-    """What chromadb's tests read from ``client._system``: the settings."""
-
-    def __init__(self, settings: Any) -> None:
-        self.settings = settings
-
-
-chroma_grpc.ClientAPI._system = property(lambda self: _System(self.get_settings()))  # type: ignore[attr-defined]
-
-for _name in ("Client", "EphemeralClient", "PersistentClient", "HttpClient", "Settings"):
-    setattr(chromadb, _name, getattr(chroma_grpc, _name))
-chromadb.AdminClient = AdminClient  # type: ignore[attr-defined]
-chromadb.config.Settings = chroma_grpc.Settings  # type: ignore[misc]
-chromadb.api.client.AdminClient = AdminClient  # type: ignore[misc]
-chromadb.api.client.Client = chroma_grpc.Client  # type: ignore[misc,assignment]
-for _name in (
-    "ChromaError",
-    "InvalidDimensionException",
-    "InvalidCollectionException",
-    "IDAlreadyExistsError",
-    "DuplicateIDError",
-    "InvalidUUIDError",
-    "AuthorizationError",
-):
-    setattr(chromadb.errors, _name, getattr(chroma_grpc.errors, _name))
-chromadb.db.base.UniqueConstraintError = chroma_grpc.errors.UniqueConstraintError  # type: ignore[misc]
 
 # Fewer examples in `make test`; CHROMADB_SUITE_FULL=1 runs chromadb's own numbers.
 hypothesis.settings.register_profile(
@@ -97,9 +54,33 @@ def server_address() -> Iterator[str]:
     store.close()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def spawned_processes_temporary_folder() -> Iterator[None]:
+    """chromadb's test_persist makes a folder (``tempfile.mkdtemp()``) whenever it is imported,
+    also in each process it spawns: those go to one folder, removed when the session ends."""
+    previous = os.environ.get("TMPDIR")
+    with tempfile.TemporaryDirectory(prefix="chromadb-suite-") as folder:
+        os.environ["TMPDIR"] = folder
+        try:
+            yield
+        finally:
+            if previous is None:
+                del os.environ["TMPDIR"]
+            else:
+                os.environ["TMPDIR"] = previous
+
+
+@pytest.fixture(autouse=True)
+def fresh_embedded_stores() -> Iterator[None]:
+    """Each test starts and ends with no embedded store open in this process."""
+    chroma_grpc.ClientAPI.clear_system_cache()
+    yield
+    chroma_grpc.ClientAPI.clear_system_cache()
+    System.stop_all()
+
+
 @pytest.fixture(params=["ephemeral", "http"])
 def client(request: pytest.FixtureRequest) -> Iterator[chroma_grpc.ClientAPI]:
-    chroma_grpc.ClientAPI.clear_system_cache()
     if request.param == "ephemeral":
         made = chroma_grpc.EphemeralClient(chroma_grpc.Settings(allow_reset=True))
     else:
@@ -111,7 +92,6 @@ def client(request: pytest.FixtureRequest) -> Iterator[chroma_grpc.ClientAPI]:
     yield made
     if request.param == "http":  # the server outlives the test; an in-memory store does not
         made.reset()
-    chroma_grpc.ClientAPI.clear_system_cache()
 
 
 @pytest.fixture
