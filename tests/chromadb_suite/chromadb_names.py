@@ -18,9 +18,11 @@ import chromadb.api.segment
 import chromadb.config
 import chromadb.db.base
 import chromadb.errors
+import chromadb.utils.embedding_functions
 
 import chroma_grpc
 import chroma_grpc.errors
+import chroma_grpc.utils.embedding_functions
 from tests.chromadb_suite.chromadb_system import System
 
 
@@ -39,7 +41,15 @@ class _SystemView:
         self.settings = settings
 
 
+class _ServerView:
+    """What chromadb's tests read from ``client._server``: the settings."""
+
+    def __init__(self, settings: Any) -> None:
+        self._settings = settings
+
+
 chroma_grpc.ClientAPI._system = property(lambda self: _SystemView(self.get_settings()))  # type: ignore[attr-defined]
+chroma_grpc.ClientAPI._server = property(lambda self: _ServerView(self.get_settings()))  # type: ignore[attr-defined]
 
 for _name in ("Client", "EphemeralClient", "PersistentClient", "HttpClient", "Settings"):
     setattr(chromadb, _name, getattr(chroma_grpc, _name))
@@ -58,4 +68,10 @@ for _name in (
     "AuthorizationError",
 ):
     setattr(chromadb.errors, _name, getattr(chroma_grpc.errors, _name))
+for _name in ("DefaultEmbeddingFunction", "ONNXMiniLM_L6_V2"):  # ours ship the model
+    setattr(
+        chromadb.utils.embedding_functions,
+        _name,
+        getattr(chroma_grpc.utils.embedding_functions, _name),
+    )
 chromadb.db.base.UniqueConstraintError = chroma_grpc.errors.UniqueConstraintError  # type: ignore[misc]

@@ -17,14 +17,17 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import hypothesis
 import pytest
 
 import chroma_grpc
 import tests.chromadb_suite.chromadb_names  # noqa: F401  (before chromadb's test modules load)
+from chroma_grpc.server.app import ServerTLS
 from chroma_grpc.store import Store
 from tests.chromadb_suite.chromadb_system import System
+from tests.helpers.certs import make_ca
 from tests.helpers.servers import serve_in_process
 
 # Fewer examples in `make test`; CHROMADB_SUITE_FULL=1 runs chromadb's own numbers.
@@ -99,19 +102,38 @@ def api(client: chroma_grpc.ClientAPI) -> chroma_grpc.ClientAPI:
     return client
 
 
+@pytest.fixture(scope="session")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
+    """A server with TLS on a certificate of a private CA: its port and the CA file."""
+    ca = make_ca(tmp_path_factory.mktemp("certs"), "suite-ca")
+    leaf = ca.issue("suite-server", server=True)
+    store = Store(None, allow_reset=True)
+    with serve_in_process(store, tls=ServerTLS.from_files(leaf.cert, leaf.key)) as address:
+        yield int(address.rpartition(":")[2]), ca.cert
+    store.close()
+
+
+@pytest.fixture
+def client_ssl(tls_server: tuple[int, Path]) -> chroma_grpc.ClientAPI:
+    """chromadb's ``client_ssl``: an ``HttpClient(ssl=True)`` trusting the server's CA."""
+    port, ca = tls_server
+    settings = chroma_grpc.Settings(chroma_server_ssl_verify=str(ca))
+    return chroma_grpc.HttpClient("localhost", port, ssl=True, settings=settings)
+
+
 # -- what is left out, and differences kept on purpose (docs/compatibility.md) ---------------
 
 # Tests of selected modules that exercise something other than our client API: deselected.
 EXCLUDED: dict[str, str] = {
-    "test_default_embedding": "chromadb's ONNX model is downloaded from the network at run time",
-    "test_ssl_self_signed": "chromadb's own TLS server fixture (ours: tests/ops/test_tls.py)",
-    "test_ssl_self_signed_without_ssl_verify": "chromadb's own TLS server fixture",
-    "test_ssl_self_signed_with_verify_false": "chromadb's own TLS server fixture",
-    "test_http_client": "patches chromadb's private Client._validate_tenant_database and expects "
-    "HttpClient() to construct with no server on port 8000",
+    "test_invalid_sha256": "deletes and downloads chromadb's ONNX model archive from the network "
+    "(ours ships in a package)",
+    "test_partial_download": "downloads chromadb's ONNX model archive from the network",
 }
 # Tests that meet a difference kept on purpose: they must fail (strict xfail).
-DIFFERENCES: dict[str, str] = {}
+DIFFERENCES: dict[str, str] = {
+    "test_ssl_self_signed_with_verify_false": "chroma_server_ssl_verify=False is a ValueError: "
+    "gRPC cannot skip certificate verification (pass the CA file instead)",
+}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
