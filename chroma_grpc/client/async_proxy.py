@@ -21,6 +21,7 @@ from chroma_grpc.client._transport import call_metadata, channel_credentials
 from chroma_grpc.client.proxy import (
     DEFAULT_CHANNEL_OPTIONS,
     chunk_bytes_for,
+    reporting,
     resumable,
     warn_plaintext_token,
     write_progress,
@@ -256,15 +257,8 @@ class AsyncStoreProxy:
             chunk_bytes_for(self.server_info),
             None if progress is None else progress.sent,
         )
-        try:
-            with raising_store_errors():
-                await rpc(requests, timeout=self._timeout, metadata=self._metadata)
-        except BaseException:
-            if progress is not None:
-                progress.failed()
-            raise
-        if progress is not None:
-            progress.done()
+        with reporting(progress), raising_store_errors():
+            await rpc(requests, timeout=self._timeout, metadata=self._metadata)
 
     async def add(self, collection_id: str, batch: RecordBatch) -> None:
         await self._write(

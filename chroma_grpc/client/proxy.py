@@ -18,6 +18,7 @@ import ipaddress
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
@@ -290,15 +291,8 @@ class StoreProxy:
             self.chunk_bytes,
             None if progress is None else progress.sent,
         )
-        try:
-            with raising_store_errors():
-                rpc(requests, timeout=self._timeout, metadata=self._metadata)
-        except BaseException:
-            if progress is not None:
-                progress.failed()
-            raise
-        if progress is not None:
-            progress.done()
+        with reporting(progress), raising_store_errors():
+            rpc(requests, timeout=self._timeout, metadata=self._metadata)
 
     def add(self, collection_id: str, batch: RecordBatch) -> None:
         self._write(
@@ -417,6 +411,20 @@ def chunk_bytes_for(info: system_service_pb2.GetServerInfoResponse) -> int:
 def write_progress(request_type: type[Any], batch: RecordBatch) -> WriteProgress:
     verb = request_type.__name__.removesuffix("RecordsRequest").lower()
     return WriteProgress(verb, len(batch.ids))
+
+
+@contextmanager
+def reporting(progress: WriteProgress | None) -> Iterator[None]:
+    """A write's last progress line (if it has one): committed, or failed when the block raises."""
+    if progress is None:
+        yield
+        return
+    try:
+        yield
+    except BaseException:
+        progress.failed()
+        raise
+    progress.done()
 
 
 def resumable(error: grpc.RpcError, token: str, resumptions: int) -> bool:
