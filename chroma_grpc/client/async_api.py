@@ -21,10 +21,10 @@ from chroma_grpc.client._exceptions import raises_chromadb_exceptions
 from chroma_grpc.client.api import check_create_arguments, check_get_arguments, scope_error
 from chroma_grpc.client.collection import CollectionCommon
 from chroma_grpc.client.factories import (
-    DEFAULT_GRPC_PORT,
     LEGACY_CONFIG_ERROR,
     REMOTE_API_IMPL,
     remote_settings,
+    server_target,
 )
 from chroma_grpc.client.types import (
     CollectionMetadata,
@@ -310,9 +310,7 @@ class _Factory:
 
         if settings.chroma_db_impl is not None:
             raise ValueError(LEGACY_CONFIG_ERROR)
-        host = settings.require("chroma_server_host")
-        port = settings.chroma_server_http_port or settings.chroma_server_grpc_port
-        store = AsyncStoreProxy(f"{host}:{port or DEFAULT_GRPC_PORT}", settings=settings)
+        store = AsyncStoreProxy(server_target(settings), settings=settings)
         try:
             try:
                 await store.heartbeat()
