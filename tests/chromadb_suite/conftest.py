@@ -25,10 +25,9 @@ import pytest
 import chroma_grpc
 import tests.chromadb_suite.chromadb_names  # noqa: F401  (before chromadb's test modules load)
 from chroma_grpc.server.app import ServerTLS
-from chroma_grpc.store import Store
 from tests.chromadb_suite.chromadb_system import System
 from tests.helpers.certs import make_ca
-from tests.helpers.servers import serve_in_process
+from tests.helpers.servers import serve_in_memory
 
 # Fewer examples in `make test`; CHROMADB_SUITE_FULL=1 runs chromadb's own numbers.
 hypothesis.settings.register_profile(
@@ -51,10 +50,8 @@ hypothesis.settings.load_profile(
 
 @pytest.fixture(scope="session")
 def server_address() -> Iterator[str]:
-    store = Store(None, allow_reset=True)
-    with serve_in_process(store) as address:
+    with serve_in_memory() as address:
         yield address
-    store.close()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -107,10 +104,8 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, 
     """A server with TLS on a certificate of a private CA: its port and the CA file."""
     ca = make_ca(tmp_path_factory.mktemp("certs"), "suite-ca")
     leaf = ca.issue("suite-server", server=True)
-    store = Store(None, allow_reset=True)
-    with serve_in_process(store, tls=ServerTLS.from_files(leaf.cert, leaf.key)) as address:
+    with serve_in_memory(tls=ServerTLS.from_files(leaf.cert, leaf.key)) as address:
         yield int(address.rpartition(":")[2]), ca.cert
-    store.close()
 
 
 @pytest.fixture
