@@ -210,9 +210,7 @@ def _embedded_store(settings: Settings) -> StoreAPI:
 def _remote_store(settings: Settings) -> StoreAPI:
     from chroma_grpc.client.proxy import StoreProxy  # grpc only for remote clients
 
-    host = settings.require("chroma_server_host")
-    port = settings.chroma_server_http_port or settings.chroma_server_grpc_port
-    target, options = channel_target(host, port or DEFAULT_GRPC_PORT)
+    target, options = server_target(settings)
     store = StoreProxy(target, options=options, settings=settings)
     try:
         store.heartbeat()
@@ -223,6 +221,15 @@ def _remote_store(settings: Settings) -> StoreAPI:
         store.close()
         raise ValueError(SERVER_UNREACHABLE_MESSAGE) from error
     return store
+
+
+def server_target(settings: Settings) -> tuple[str, list[tuple[str, Any]]]:
+    """The grpc target of the server ``settings`` name (chroma-grpc's port if none is set), and
+    the channel options it needs: none for one server; balancing and retries for a cluster's
+    gateways (``host="h1:p1,h2:p2"``, :mod:`chroma_grpc.client._gateways`)."""
+    host = settings.require("chroma_server_host")
+    port = settings.chroma_server_http_port or settings.chroma_server_grpc_port
+    return channel_target(host, port or DEFAULT_GRPC_PORT)
 
 
 def _client(
