@@ -55,8 +55,8 @@ from chroma_grpc.store.types import (
 from chroma_grpc.store.validation import (
     database_exists_message,
     database_not_found_message,
-    scope_database_message,
-    scope_tenant_message,
+    scope_database_error,
+    scope_tenant_error,
     tenant_exists_message,
     tenant_not_found_message,
 )
@@ -272,10 +272,10 @@ class Catalog:
     def scope(self, tenant: str, database: str) -> DatabaseDoc:
         """The database a collection call addresses, else chromadb's "Could not connect"."""
         if not self.tenant_exists(tenant):
-            raise TenantNotFoundError(scope_tenant_message(tenant), field="tenant")
+            raise scope_tenant_error(tenant)
         doc = self.database(tenant, database)
         if doc is None:
-            raise DatabaseNotFoundError(scope_database_message(database, tenant), field="database")
+            raise scope_database_error(database, tenant)
         return doc
 
     # -- changes -----------------------------------------------------------------------------
