@@ -91,7 +91,7 @@ class ReplicaCaller:
             if candidates:
                 candidates.sort(key=lambda w: self._in_flight.get(w.address, 0))
                 try:
-                    return await self._race(candidates, invoke, failed)
+                    return await self._race(key, candidates, invoke, failed)
                 except _AllFailed as error:
                     last_error = error.last
             remaining = deadline - loop.time()
@@ -106,15 +106,23 @@ class ReplicaCaller:
             await self._membership.changed(min(0.25, remaining))
 
     async def _race(
-        self, candidates: list[WorkerDoc], invoke: Callable[[Stub], Awaitable[T]], failed: set[str]
+        self,
+        key: str,
+        candidates: list[WorkerDoc],
+        invoke: Callable[[Stub], Awaitable[T]],
+        failed: set[str],
     ) -> T:
-        """First answer among the candidates, started one by one (hedged)."""
+        """First answer among the candidates, started one by one (hedged). A replica that
+        becomes ready while the others are slow is asked too: the only ready replica when the
+        call began may be the one that hangs."""
         pending: dict[asyncio.Task[T], WorkerDoc] = {}
         queue = list(candidates)
+        asked: set[str] = set()
         last: BaseException | None = None
 
         def start() -> None:
             worker = queue.pop(0)
+            asked.add(worker.id)
             self._in_flight[worker.address] = self._in_flight.get(worker.address, 0) + 1
             task = asyncio.ensure_future(self._one(worker, invoke))
             pending[task] = worker
@@ -123,12 +131,17 @@ class ReplicaCaller:
         try:
             while pending:
                 done, _ = await asyncio.wait(
-                    pending,
-                    timeout=self._hedge_after_s if queue else None,
-                    return_when=asyncio.FIRST_COMPLETED,
+                    pending, timeout=self._hedge_after_s, return_when=asyncio.FIRST_COMPLETED
                 )
-                if not done:
-                    start()  # the hedge: the first has been slow
+                if not done:  # the hedge: the ones asked have been slow
+                    if not queue:
+                        queue.extend(
+                            w
+                            for w in self._membership.ready(key)
+                            if w.id not in asked and w.id not in failed
+                        )
+                    if queue:
+                        start()
                     continue
                 for task in done:
                     worker = pending.pop(task)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import chroma_grpc
-from chroma_grpc.client.api import Collection
+from chroma_grpc.client.collection import Collection
 
 DIMENSION = 8
 BATCH = 25

@@ -23,7 +23,7 @@ import pytest
 
 from chroma_grpc.cluster.gateway import partition_of
 from chroma_grpc.cluster.local import LocalCluster
-from chroma_grpc.cluster.nats_io import DEFAULT_PARTITIONS, stream_name
+from chroma_grpc.cluster.nats_io import DEFAULT_PARTITIONS, MEMBER_TTL_S, stream_name
 from chroma_grpc.v1 import record_service_pb2 as rpb
 from chroma_grpc.v1 import record_service_pb2_grpc, types_pb2
 from chroma_grpc.wire.collections import to_proto_ref
@@ -31,6 +31,8 @@ from chroma_grpc.wire.collections import to_proto_ref
 from .support import BATCH, Ingest, all_ids, client_of, durable_state, stream_leader, vectors
 
 RESUME_WITHIN_S = 15.0
+# A query whose first replica hangs: the hedge delay plus a normal query on a loaded machine.
+HEDGED_QUERY_S = 1.5
 
 
 def fresh_collection(cluster: LocalCluster, name: str):  # type: ignore[no-untyped-def]
@@ -93,6 +95,42 @@ def test_killing_a_worker_keeps_queries_answering_from_the_other_replica(
         assert set(ingest.acked) <= all_ids(collection)
     finally:
         cluster.workers[1] = cluster.start_worker(cluster.worker_data(1))
+
+
+def test_a_hung_worker_costs_a_hedge_not_a_timeout(cluster: LocalCluster) -> None:
+    """SIGSTOP a worker: until its membership entry expires, reads sent to it are hedged to
+    the other replica after --hedge-after (50 ms), so every query answers, correctly, fast."""
+    _, collection = fresh_collection(cluster, "hung-worker")
+    probes = vectors(20_000, 20)
+    collection.add(ids=[f"p{i}" for i in range(20)], embeddings=probes)
+    assert collection.count() == 20  # both shards' replicas are ready
+    hung = cluster.workers[0]
+    hung.kill(signal.SIGSTOP)
+    slowest = 0.0
+    answered = 0
+    try:
+        stopped_at = time.monotonic()
+        while time.monotonic() - stopped_at < 3.0:  # its entry (4 s TTL) still says ready
+            i = answered % 20
+            began = time.monotonic()
+            result = collection.query(query_embeddings=probes[i : i + 1], n_results=1)
+            slowest = max(slowest, time.monotonic() - began)
+            assert result["ids"] == [[f"p{i}"]]
+            answered += 1
+    finally:
+        hung.kill(signal.SIGCONT)
+    assert answered >= 10 and slowest < HEDGED_QUERY_S, (answered, slowest)
+    # resumed, it serves again: the other worker stopped in turn, queries still answer
+    time.sleep(MEMBER_TTL_S)
+    other = cluster.workers[1]
+    other.kill(signal.SIGSTOP)
+    try:
+        for i in range(20):
+            assert collection.query(query_embeddings=probes[i : i + 1], n_results=1)["ids"] == [
+                [f"p{i}"]
+            ]
+    finally:
+        other.kill(signal.SIGCONT)
 
 
 def test_killing_a_gateway_the_client_goes_on_through_the_other(cluster: LocalCluster) -> None:
