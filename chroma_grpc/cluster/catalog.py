@@ -36,6 +36,7 @@ from chroma_grpc.cluster.nats_io import (
     CATALOG_BUCKET,
     Topology,
     key_token,
+    through_elections,
     token_text,
 )
 from chroma_grpc.store.errors import (
@@ -220,7 +221,7 @@ class Catalog:
 
     async def _last_sequence(self) -> int:
         try:
-            info = await self._js.stream_info(f"KV_{CATALOG_BUCKET}")
+            info = await through_elections(lambda: self._js.stream_info(f"KV_{CATALOG_BUCKET}"))
         except Exception as error:
             raise unavailable("read the catalog", error) from error
         return int(info.state.last_seq)

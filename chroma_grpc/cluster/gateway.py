@@ -56,6 +56,7 @@ from chroma_grpc.cluster.nats_io import (
     ensure_resources,
     shard_subject,
     stream_name,
+    through_elections,
 )
 from chroma_grpc.cluster.routing import shard_key, shard_of, split_by_shard
 from chroma_grpc.cluster.settings import (
@@ -676,7 +677,7 @@ class ClusterStore:
 
     async def _log_end(self, partition: int) -> int:
         try:
-            info = await self._js.stream_info(stream_name(partition))
+            info = await through_elections(lambda: self._js.stream_info(stream_name(partition)))
         except Exception as error:
             raise unavailable("read its log position", error) from error
         return int(info.state.last_seq)

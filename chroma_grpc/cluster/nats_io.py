@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -50,6 +50,9 @@ MEMBER_TTL_S = 4.0
 MARKER_TTL_S = 60.0
 # How long a starting process waits for JetStream to answer (its servers electing leaders).
 START_TIMEOUT_S = 60.0
+# How long a running process keeps asking while a stream's servers elect a leader (measured:
+# about 6 s after its leader is killed), before the call fails as UNAVAILABLE.
+ELECTION_WAIT_S = 30.0
 
 
 def stream_name(partition: int) -> str:
@@ -81,6 +84,26 @@ class Topology:
 
     partitions: int
     replicas: int
+
+
+async def through_elections(call: Callable[[], Awaitable[T]], wait_s: float = ELECTION_WAIT_S) -> T:
+    """``call()``, asked again with backoff while JetStream answers what a leader election
+    looks like (a timeout, no responders, "unavailable"), for up to ``wait_s``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    delay = 0.05
+    while True:
+        try:
+            return await call()
+        except (
+            asyncio.TimeoutError,
+            nats.errors.NoRespondersError,
+            nats.js.errors.ServiceUnavailableError,
+        ):
+            if loop.time() + delay > deadline:
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
 
 async def stop_task(task: asyncio.Task[Any], every_s: float = 0.5) -> None:
