@@ -6,11 +6,21 @@ parallel region (the work is too small to split, and idle OpenMP workers spin, b
 a busy server needs); a batch of queries uses every core; background index work uses one thread
 so that a core is always left for serving. Nothing here calls numpy's BLAS, whose thread pool is
 process-wide and would oversubscribe the machine under concurrent queries.
+
+A batch's graph search is not split by OpenMP: its static share per thread makes the whole
+batch wait for a thread that other work on the machine has preempted (measured with other
+jobs on both cores: 2 OpenMP threads ran a 100-query batch *slower* than 1). The batch is cut
+into small chunks instead, taken in turn by one thread per core (:func:`graph_search`), so a
+preempted thread delays its chunk, not the batch; these threads are shared by every batch of
+the process, so concurrent batches never run more searches at once than there are cores.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal, cast
 
 import faiss
@@ -24,6 +34,11 @@ Bitmap = npt.NDArray[np.uint8]
 
 CORES = max(1, os.cpu_count() or 1)
 PARALLEL_MIN_QUERIES = 16
+# A batch's graph search goes in chunks of at least this many queries, about four per core.
+MIN_CHUNK_QUERIES = 4
+CHUNKS_PER_CORE = 4
+_search_pool: ThreadPoolExecutor | None = None
+_search_pool_lock = threading.Lock()
 # FAISS's HNSW arrays, in the order they are saved and restored.
 GRAPH_ARRAYS = ("levels", "offsets", "neighbors")
 
@@ -90,16 +105,44 @@ def graph_search(
     k: int,
     ef: int,
     bitmap: Bitmap | None,
+    parallel: bool = False,
 ) -> tuple[Matrix, Labels]:
-    """HNSW search with ``efSearch = ef``, admitting only positions set in ``bitmap``."""
+    """HNSW search with ``efSearch = ef``, admitting only positions set in ``bitmap``.
+
+    ``parallel``: a batch of at least ``PARALLEL_MIN_QUERIES`` is searched in chunks on the
+    shared search threads (module docstring); otherwise on this thread, with its own OpenMP
+    setting."""
     params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
     params.efSearch = max(ef, k)
     selector = _selector(bitmap, int(graph.ntotal))
     if selector is not None:
         params.sel = selector
     q = np.ascontiguousarray(queries, dtype=np.float32)
-    distances, labels = graph.search(q, k, params=params)
-    return distances, labels
+    if not parallel or CORES == 1 or len(q) < PARALLEL_MIN_QUERIES:
+        distances, labels = graph.search(q, k, params=params)
+        return distances, labels
+    size = max(MIN_CHUNK_QUERIES, math.ceil(len(q) / (CORES * CHUNKS_PER_CORE)))
+    pool = _searchers()
+    chunks = [
+        pool.submit(graph.search, q[start : start + size], k, params=params)
+        for start in range(0, len(q), size)
+    ]
+    parts = [chunk.result() for chunk in chunks]  # params and selector outlive every chunk
+    return np.concatenate([d for d, _ in parts]), np.concatenate([i for _, i in parts])
+
+
+def _searchers() -> ThreadPoolExecutor:
+    """The process's batch-search threads: one per core, each searching on one thread."""
+    global _search_pool  # noqa: PLW0603 - created on first use, shared by every index
+    with _search_pool_lock:
+        if _search_pool is None:
+            _search_pool = ThreadPoolExecutor(
+                CORES,
+                thread_name_prefix="chroma-grpc-search",
+                initializer=faiss.omp_set_num_threads,
+                initargs=(1,),
+            )
+        return _search_pool
 
 
 def graph_vectors(graph: faiss.IndexHNSWFlat) -> Matrix:

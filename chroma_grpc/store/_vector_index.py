@@ -56,8 +56,10 @@ DENSE_MIN_GRAPH = 50_000
 UNCALIBRATED_EF = 128
 # Recall@10 a calibrated graph must reach on held-out vectors, by graph size: the requirement
 # (0.99 up to 10k vectors, 0.98 at 100k, 0.95 at 1M) plus a margin for the sample's error
-# (500 queries: about +-0.002), measured to land at or above it on real and synthetic data.
-TARGET_RECALL = ((20_000, 0.997), (300_000, 0.99), (None, 0.98))
+# (500 queries: about +-0.002) and for the queries of a benchmark or a user not being the
+# collection's own vectors. Each extra 0.005 of recall costs a step of the ef ladder (about
+# 1.3-1.5x the search time) at 100k: a margin is paid on every query, so it stays small.
+TARGET_RECALL = ((20_000, 0.995), (300_000, 0.985), (None, 0.96))
 CALIBRATION_K = 10
 CALIBRATION_QUERIES = 500
 CALIBRATION_MIN_QUERIES = 20
@@ -571,10 +573,10 @@ class VectorIndex:
         return out
 
     def _graph_scores(
-        self, queries: Matrix, k: int, ef: int, bitmap: Bitmap | None
+        self, queries: Matrix, k: int, ef: int, bitmap: Bitmap | None, parallel: bool = False
     ) -> tuple[Distances, npt.NDArray[np.int64]]:
         assert self._graph is not None
-        scores, labels = _faiss.graph_search(self._graph, queries, k, ef, bitmap)
+        scores, labels = _faiss.graph_search(self._graph, queries, k, ef, bitmap, parallel)
         return self._smaller_is_better(scores, labels), labels
 
     def _scan(
@@ -627,7 +629,7 @@ class VectorIndex:
         if matches < self.live:
             ef = int(ef * self.live / matches)
         ef = min(max(ef, k), MAX_EF)
-        ranked, labels = self._graph_scores(q, k, ef, bits[0])
+        ranked, labels = self._graph_scores(q, k, ef, bits[0], parallel=True)
         if self._n > self._g:  # the tail, not in the graph yet
             tail = self._scan(q, k, bits, graph_too=False)
             ranked, labels = _merge([(ranked, labels), tail], len(q), k)

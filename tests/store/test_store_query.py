@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chroma_grpc.store import RecordBatch, Store
+from chroma_grpc.store import RecordBatch, Store, _faiss
 from chroma_grpc.store._vector_index import HnswParams, VectorIndex
 
 
@@ -165,6 +165,29 @@ def test_hnsw_recall_with_defaults() -> None:
         [len(set(h[0].tolist()) & set(t.tolist())) / 10 for h, t in zip(hits, truth, strict=True)]
     )
     assert recall >= 0.98
+
+
+def test_a_batch_searched_in_chunks_answers_as_its_queries_one_by_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch's graph search is cut into chunks run on the shared search threads (with a
+    filter's selector too); every query gets exactly what it gets alone, in order."""
+    monkeypatch.setattr(_faiss, "CORES", 2)  # chunked even on a one-core machine
+    x = _data(4000, 16, seed=11)
+    q = _data(61, 16, seed=12)  # not a multiple of the chunk size
+    index = VectorIndex(16, "l2", HnswParams(search_ef=32), exact_threshold=500)
+    index.apply(np.zeros(0, np.int64), np.arange(4000, dtype=np.int64), x)
+    index.maintain()
+    assert index.uses_hnsw
+    allowed = np.arange(0, 4000, 2, dtype=np.int64)  # half: not selective, still the graph
+    for subset in (None, allowed):
+        batch = index.search(q, 10, subset)
+        for row, (rowids, distances) in enumerate(batch):
+            alone_ids, alone_distances = index.search(q[row : row + 1], 10, subset)[0]
+            np.testing.assert_array_equal(rowids, alone_ids)
+            np.testing.assert_array_equal(distances, alone_distances)
+            if subset is not None:
+                assert np.isin(rowids, allowed).all()
 
 
 def test_search_ef_metadata_is_honoured() -> None:
