@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal, cast
 
@@ -176,11 +177,14 @@ def import_graph(
     arrays: dict[str, npt.NDArray[np.generic]],
     entry_point: int,
     max_level: int,
-    vectors: Matrix,
+    fill: Callable[[Matrix], None],
 ) -> faiss.IndexHNSWFlat:
-    """A graph from saved link arrays and its vectors (in position order), without a build."""
+    """A graph from saved link arrays, without a build. ``fill(storage)`` writes the vectors,
+    in position order, straight into the graph's own storage (an ``(n, dimension)`` view), so
+    a load copies them once."""
     graph = new_graph(dimension, m, construction_ef, metric)
-    n = len(vectors)
+    levels = arrays["levels"]
+    n = len(levels)
     expected = {"levels": (np.int32, n), "offsets": (np.uint64, n + 1)}
     for name, (dtype, size) in expected.items():
         array = arrays[name]
@@ -190,11 +194,14 @@ def import_graph(
     offsets = arrays["offsets"]
     if neighbors.dtype != np.int32 or int(offsets[-1]) != len(neighbors) or n == 0:
         raise ValueError("saved neighbors do not match their offsets")
-    if not (0 <= entry_point < n) or max_level != int(arrays["levels"].max()) - 1:
+    if not (0 <= entry_point < n) or max_level != int(levels.max()) - 1:
         raise ValueError("saved entry point or top level is out of range")
     if int(neighbors.max()) >= n or int(neighbors.min()) < -1:
         raise ValueError("saved links point outside the graph")
-    graph.storage.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    flat = cast(faiss.IndexFlat, faiss.downcast_index(graph.storage))
+    flat.codes.resize(n * dimension * 4)
+    flat.ntotal = n
+    fill(faiss.rev_swig_ptr(flat.get_xb(), n * dimension).reshape(n, dimension))
     hnsw = graph.hnsw
     for name in GRAPH_ARRAYS:
         faiss.copy_array_to_vector(np.ascontiguousarray(arrays[name]), getattr(hnsw, name))

@@ -26,7 +26,7 @@ exclusive one; builds run on private indexes and are adopted under the exclusive
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import ClassVar, Literal
@@ -461,33 +461,45 @@ class VectorIndex:
             calibration=self.calibration,
         )
 
-    def restore(self, saved: GraphSnapshot, rowids: RowIds, vectors: Vectors) -> bool:
-        """Adopt a saved graph on an empty index, given SQLite's ``rowids`` (ascending) and
-        their ``vectors``. Returns False, leaving the index empty, unless every live position
-        of the graph names a distinct SQLite rowid; SQLite rowids the graph lacks become tail.
+    def restore(self, saved: GraphSnapshot, pages: Iterable[tuple[RowIds, Vectors]]) -> bool:
+        """Adopt a saved graph on an empty index, given SQLite's vectors as ``pages`` of
+        ``(rowids, vectors)`` in ascending rowid order. Each page is written straight into the
+        graph's storage (one copy of the vectors, no second array of them in memory); SQLite
+        rowids the graph lacks become tail. Returns False, leaving the index empty, unless
+        every live position of the graph names a distinct SQLite rowid.
         """
         assert self._n == 0, "restore needs an empty index"
         g = len(saved.rowids)
         live_mask = saved.rowids >= 0
-        live_rowids = saved.rowids[live_mask]
-        if g == 0 or int(g - live_mask.sum()) != len(saved.dead_vectors):
-            return False
-        at = np.searchsorted(rowids, live_rowids)
-        in_graph = np.zeros(len(rowids), dtype=bool)
-        if len(live_rowids):
-            if int(at.max()) >= len(rowids) or not np.array_equal(rowids[at], live_rowids):
-                return False
-            in_graph[at] = True
-            if int(in_graph.sum()) != len(at):  # a rowid at two live positions
-                return False
-        self._check_dimension(vectors)
         live_positions = np.flatnonzero(live_mask)
-        if len(live_positions) == g:  # no tombstones: one gather in position order
-            ordered = self._prepare(vectors[at])
-        else:
-            ordered = np.empty((g, self.dimension), dtype=np.float32)
-            ordered[live_positions] = self._prepare(vectors[at])
-            ordered[np.flatnonzero(~live_mask)] = saved.dead_vectors
+        live_rowids = saved.rowids[live_positions]
+        if g == 0 or g - len(live_positions) != len(saved.dead_vectors):
+            return False
+        order = np.argsort(live_rowids, kind="stable")
+        by_rowid, position_of = live_rowids[order], live_positions[order]
+        if len(by_rowid) > 1 and not (np.diff(by_rowid) > 0).all():  # a rowid at two positions
+            return False
+        extra_rowids: list[RowIds] = []
+        extra_vectors: list[Matrix] = []
+
+        def fill(storage: Matrix) -> None:
+            """SQLite's pages into the graph's storage at their positions; ValueError unless
+            every live position was written."""
+            storage[np.flatnonzero(~live_mask)] = saved.dead_vectors  # normalised if cosine
+            written = 0
+            for rowids, vectors in pages:
+                self._check_dimension(vectors)
+                at = np.searchsorted(by_rowid, rowids)
+                found = at < len(by_rowid)
+                found[found] = by_rowid[at[found]] == rowids[found]
+                storage[position_of[at[found]]] = self._prepare(vectors[found])
+                written += int(found.sum())
+                if not found.all():
+                    extra_rowids.append(rowids[~found])
+                    extra_vectors.append(self._prepare(vectors[~found]))
+            if written != len(by_rowid):
+                raise ValueError("the saved graph holds rowids SQLite does not have")
+
         try:
             graph = _faiss.import_graph(
                 self.dimension,
@@ -497,19 +509,18 @@ class VectorIndex:
                 saved.arrays,
                 saved.entry_point,
                 saved.max_level,
-                ordered,
+                fill,
             )
         except (ValueError, RuntimeError):
             return False
-        del ordered
         self._graph, self._g = graph, g
         self._reserve_rowids(g)
         self._rowids[:g] = saved.rowids
         self._n = g
         self._dead = g - len(live_rowids)
         self._pos_of = dict(zip(live_rowids.tolist(), live_positions.tolist(), strict=True))
-        if not in_graph.all():
-            self._append_tail(rowids[~in_graph], self._prepare(vectors[~in_graph]))
+        if extra_rowids:
+            self._append_tail(np.concatenate(extra_rowids), np.concatenate(extra_vectors))
         self.calibration = saved.calibration
         self.graph_source = "file"
         self._changed()
