@@ -605,7 +605,7 @@ class VectorIndex:
         for block, bitmap, offset in blocks:
             if len(block) == 0:
                 continue
-            scores, labels = _faiss.exact_knn(queries, block, k, self.metric, bitmap)
+            scores, labels = _faiss.exact_knn(queries, block, k, self.metric, bitmap, parallel=True)
             ranked = self._smaller_is_better(scores, labels)
             parts.append((ranked, np.where(labels >= 0, labels + offset, -1)))
         return _merge(parts, len(queries), k)

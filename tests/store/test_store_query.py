@@ -198,3 +198,23 @@ def test_search_ef_metadata_is_honoured() -> None:
     assert HnswParams.from_metadata(None) == HnswParams(
         m=16, construction_ef=100, search_ef=None, chosen=True
     )
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_a_scan_split_by_rows_finds_what_one_scan_finds(
+    monkeypatch: pytest.MonkeyPatch, metric: _faiss.Metric
+) -> None:
+    """One query over a large block is scanned in row slices on the search threads; the merged
+    answer (with a filter's bitmap cut at the slices) is the single scan's."""
+    monkeypatch.setattr(_faiss, "CORES", 3)
+    monkeypatch.setattr(_faiss, "SPLIT_SCAN_MIN_ROWS", 100)
+    base = _data(1003, 8, seed=13)
+    queries = _data(2, 8, seed=14)
+    allowed = np.random.default_rng(15).random(1003) < 0.3
+    for bitmap in (None, np.packbits(allowed, bitorder="little")):
+        whole = _faiss.exact_knn(queries, base, 10, metric, bitmap)
+        split = _faiss.exact_knn(queries, base, 10, metric, bitmap, parallel=True)
+        np.testing.assert_array_equal(split[1], whole[1])
+        np.testing.assert_allclose(split[0], whole[0], rtol=1e-6)
+        if bitmap is not None:
+            assert allowed[split[1]].all()
