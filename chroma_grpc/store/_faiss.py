@@ -37,10 +37,10 @@ CORES = max(1, os.cpu_count() or 1)
 PARALLEL_MIN_QUERIES = 16
 # A batch's graph search goes in chunks of at least this many queries, about four per core.
 MIN_CHUNK_QUERIES = 4
+CHUNKS_PER_CORE = 4
 # A scan of at least this many rows for fewer than PARALLEL_MIN_QUERIES queries is split by
 # rows over the search threads (measured: 100k x 384 takes about 20 ms on one core).
 SPLIT_SCAN_MIN_ROWS = 32_768
-CHUNKS_PER_CORE = 4
 _search_pool: ThreadPoolExecutor | None = None
 _search_pool_lock = threading.Lock()
 # FAISS's HNSW arrays, in the order they are saved and restored.
@@ -219,14 +219,14 @@ def import_graph(
     arrays: dict[str, npt.NDArray[np.generic]],
     entry_point: int,
     max_level: int,
+    n: int,
     fill: Callable[[Matrix], None],
 ) -> faiss.IndexHNSWFlat:
-    """A graph from saved link arrays, without a build. ``fill(storage)`` writes the vectors,
-    in position order, straight into the graph's own storage (an ``(n, dimension)`` view), so
-    a load copies them once."""
+    """A graph of ``n`` vectors from saved link arrays, without a build. ``fill(storage)``
+    writes the vectors, in position order, straight into the graph's own storage (an
+    ``(n, dimension)`` view), so a load copies them once."""
     graph = new_graph(dimension, m, construction_ef, metric)
     levels = arrays["levels"]
-    n = len(levels)
     expected = {"levels": (np.int32, n), "offsets": (np.uint64, n + 1)}
     for name, (dtype, size) in expected.items():
         array = arrays[name]

@@ -509,6 +509,7 @@ class VectorIndex:
                 saved.arrays,
                 saved.entry_point,
                 saved.max_level,
+                g,
                 fill,
             )
         except (ValueError, RuntimeError):
