@@ -174,11 +174,13 @@ def single_query_phases(engines: list[Engine]) -> dict[str, dict[str, Any]]:
     return {name: latency_summary(measured) for name, measured in rounds.items()}
 
 
-def recall_of(engines: list[Engine]) -> dict[str, float]:
-    return {
-        e.name: e.call("single", start=0, count=ROUND_QUERIES, recall=True)["recall_at_10"]
-        for e in engines
-    }
+def recall_and_idle_latency(engines: list[Engine], rows: dict[str, dict[str, Any]]) -> None:
+    """Recall@10 of the probes, then the idle single-query phase, into each engine's row."""
+    for e in engines:
+        reply = e.call("single", start=0, count=ROUND_QUERIES, recall=True)
+        rows[e.name]["recall_at_10"] = reply["recall_at_10"]
+    for name, summary in single_query_phases(engines).items():
+        rows[name]["idle"] = summary
 
 
 def embedded(engines: list[tuple[str, Path | str]], size: int) -> list[dict[str, Any]]:
@@ -194,10 +196,7 @@ def embedded(engines: list[tuple[str, Path | str]], size: int) -> list[dict[str,
             running.append(engine)
             rows[name] = {**engine.call("setup"), "engine": name}
         print(f"  {size:,}: single queries, batches, in turns ...", flush=True)
-        for name, recall in recall_of(running).items():
-            rows[name]["recall_at_10"] = recall
-        for name, summary in single_query_phases(running).items():
-            rows[name]["idle"] = summary
+        recall_and_idle_latency(running, rows)
         with BusyCore():
             for name, summary in single_query_phases(running).items():
                 rows[name]["loaded"] = summary
@@ -310,11 +309,9 @@ def client_server(size: int) -> list[dict[str, Any]]:
             running.append(engine)
             rows[name] = {**engine.call("setup"), "engine": name}
         print(f"  server {size:,}: single queries, {CLIENTS} clients, in turns ...", flush=True)
-        for name, recall in recall_of(running).items():
-            rows[name]["recall_at_10"] = recall
-        for name, summary in single_query_phases(running).items():
-            rows[name]["idle"] = summary
-            rows[name]["qps_1"] = 1e3 / summary["mean_ms"]
+        recall_and_idle_latency(running, rows)
+        for row in rows.values():
+            row["qps_1"] = 1e3 / row["idle"]["mean_ms"]
         crowds = in_turns(
             running,
             CONCURRENT_ROUNDS,
