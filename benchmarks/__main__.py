@@ -82,6 +82,9 @@ CONCURRENT_ROUNDS = 3
 CONCURRENT_SECONDS = 4.0
 CLIENTS = 8
 BUSY_LOOP = "while True: pass"
+# The 1-minute load average at the start of every round measured in turns: what else (other
+# processes on this shared machine, plus our own busy core when one runs) competed meanwhile.
+LOAD_DURING: list[float] = []
 
 
 class BusyCore:
@@ -152,6 +155,7 @@ def in_turns(
     """``phase(engine, round)`` for every engine, round after round, alternating the order."""
     results: dict[str, list[dict[str, Any]]] = {e.name: [] for e in engines}
     for n in range(rounds):
+        LOAD_DURING.append(os.getloadavg()[0])
         for engine in engines if n % 2 == 0 else engines[::-1]:
             results[engine.name].append(phase(engine, n))
     return results
@@ -401,6 +405,8 @@ def main() -> None:
         if not args.quick:
             results["recall"] = sentence_recall(Path(PEERS["chromadb"]))
     info["load_after"] = os.getloadavg()
+    if LOAD_DURING:
+        info["load_during"] = [float(np.percentile(LOAD_DURING, p)) for p in (0, 50, 100)]
     info["date"] = report._now()
     info["runtime_s"] = time.time() - started
     info["command"] = "make bench" + (
