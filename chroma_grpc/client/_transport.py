@@ -16,6 +16,8 @@ One place for both, so ``HttpClient`` and ``StoreProxy(settings=...)`` agree:
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -25,6 +27,32 @@ from chroma_grpc.config import Settings
 # chromadb's TokenTransportHeader names (and the header spellings) -> gRPC metadata keys.
 _TOKEN_HEADERS = {"AUTHORIZATION": "authorization", "X_CHROMA_TOKEN": "x-chroma-token"}
 AUTH_METADATA_KEYS = frozenset(_TOKEN_HEADERS.values())
+
+
+@dataclass(frozen=True)
+class ProxyOptions:
+    """What a proxy's calls carry, from its arguments and its ``settings``."""
+
+    metadata: tuple[tuple[str, str], ...]
+    credentials: grpc.ChannelCredentials | None
+    progress: bool
+
+
+def proxy_options(
+    settings: Settings | None,
+    metadata: Sequence[tuple[str, str]],
+    credentials: grpc.ChannelCredentials | None,
+    progress: bool | None,
+) -> ProxyOptions:
+    """A proxy's arguments with ``settings`` folded in: its headers and auth after
+    ``metadata``, its TLS unless ``credentials`` are given, and ``chroma_grpc_progress``
+    unless ``progress`` is (False without settings)."""
+    if settings is not None:
+        metadata = (*metadata, *call_metadata(settings))
+        credentials = credentials or channel_credentials(settings)
+        if progress is None:
+            progress = settings.chroma_grpc_progress
+    return ProxyOptions(tuple(metadata), credentials, bool(progress))
 
 
 def channel_credentials(settings: Settings) -> grpc.ChannelCredentials | None:

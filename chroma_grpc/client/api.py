@@ -24,8 +24,8 @@ from chroma_grpc.store.types import DEFAULT_DATABASE, DEFAULT_TENANT
 from chroma_grpc.store.validation import (
     NAME_OR_ID_MESSAGE,
     check_scope_shape,
-    scope_database_message,
-    scope_tenant_message,
+    scope_database_error,
+    scope_tenant_error,
 )
 
 __all__ = ["ClientAPI"]
@@ -223,17 +223,8 @@ def _check_scope_exists(store: StoreAPI, tenant: str, database: str) -> None:
     try:
         store.get_tenant(tenant)
     except TenantNotFoundError:
-        raise scope_error(tenant, database, TenantNotFoundError) from None
+        raise scope_tenant_error(tenant) from None
     try:
         store.get_database(database, tenant=tenant)
     except DatabaseNotFoundError:
-        raise scope_error(tenant, database, DatabaseNotFoundError) from None
-
-
-def scope_error(
-    tenant: str, database: str, missing: type[TenantNotFoundError | DatabaseNotFoundError]
-) -> TenantNotFoundError | DatabaseNotFoundError:
-    """chromadb's "Could not connect to ..." for a client whose tenant / database is missing."""
-    if missing is TenantNotFoundError:
-        return TenantNotFoundError(scope_tenant_message(tenant), field="tenant")
-    return DatabaseNotFoundError(scope_database_message(database, tenant), field="database")
+        raise scope_database_error(database, tenant) from None

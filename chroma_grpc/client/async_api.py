@@ -18,13 +18,13 @@ from uuid import UUID
 from chroma_grpc._version import CHROMA_API_VERSION
 from chroma_grpc.client._embedding import DEFAULT_EMBEDDING_FUNCTION
 from chroma_grpc.client._exceptions import raises_chromadb_exceptions
-from chroma_grpc.client.api import check_create_arguments, check_get_arguments, scope_error
+from chroma_grpc.client.api import check_create_arguments, check_get_arguments
 from chroma_grpc.client.collection import CollectionCommon
 from chroma_grpc.client.factories import (
-    DEFAULT_GRPC_PORT,
     LEGACY_CONFIG_ERROR,
     REMOTE_API_IMPL,
     remote_settings,
+    server_target,
 )
 from chroma_grpc.client.types import (
     CollectionMetadata,
@@ -44,7 +44,12 @@ from chroma_grpc.client.types import (
 from chroma_grpc.config import Settings
 from chroma_grpc.errors import AuthorizationError, DatabaseNotFoundError, TenantNotFoundError
 from chroma_grpc.store.types import DEFAULT_DATABASE, DEFAULT_TENANT
-from chroma_grpc.store.validation import SERVER_UNREACHABLE_MESSAGE, check_scope_shape
+from chroma_grpc.store.validation import (
+    SERVER_UNREACHABLE_MESSAGE,
+    check_scope_shape,
+    scope_database_error,
+    scope_tenant_error,
+)
 
 if TYPE_CHECKING:
     from chroma_grpc.client.async_proxy import AsyncStoreProxy
@@ -293,11 +298,11 @@ async def _check_scope_exists(store: AsyncStoreProxy, tenant: str, database: str
     try:
         await store.get_tenant(tenant)
     except TenantNotFoundError:
-        raise scope_error(tenant, database, TenantNotFoundError) from None
+        raise scope_tenant_error(tenant) from None
     try:
         await store.get_database(database, tenant=tenant)
     except DatabaseNotFoundError:
-        raise scope_error(tenant, database, DatabaseNotFoundError) from None
+        raise scope_database_error(database, tenant) from None
 
 
 @raises_chromadb_exceptions
@@ -310,9 +315,7 @@ class _Factory:
 
         if settings.chroma_db_impl is not None:
             raise ValueError(LEGACY_CONFIG_ERROR)
-        host = settings.require("chroma_server_host")
-        port = settings.chroma_server_http_port or settings.chroma_server_grpc_port
-        store = AsyncStoreProxy(f"{host}:{port or DEFAULT_GRPC_PORT}", settings=settings)
+        store = AsyncStoreProxy(server_target(settings), settings=settings)
         try:
             try:
                 await store.heartbeat()

@@ -17,9 +17,10 @@ import grpc
 import grpc.aio
 
 from chroma_grpc.client import _requests as calls
-from chroma_grpc.client._transport import call_metadata, channel_credentials
+from chroma_grpc.client._transport import proxy_options
 from chroma_grpc.client.proxy import (
     DEFAULT_CHANNEL_OPTIONS,
+    reporting,
     resumable,
     warn_plaintext_token,
     write_progress,
@@ -86,18 +87,14 @@ class AsyncStoreProxy:
         settings: Settings | None = None,
         progress: bool | None = None,
     ) -> None:
-        if settings is not None:
-            metadata = (*metadata, *call_metadata(settings))
-            credentials = credentials or channel_credentials(settings)
-            if progress is None:
-                progress = settings.chroma_grpc_progress
-        self._progress = bool(progress)
-        if credentials is None:
-            warn_plaintext_token(target, metadata)
+        folded = proxy_options(settings, metadata, credentials, progress)
+        self._progress = folded.progress
+        if folded.credentials is None:
+            warn_plaintext_token(target, folded.metadata)
         channel_options = [*DEFAULT_CHANNEL_OPTIONS, *options]
         self._channel = (
-            grpc.aio.secure_channel(target, credentials, options=channel_options)
-            if credentials is not None
+            grpc.aio.secure_channel(target, folded.credentials, options=channel_options)
+            if folded.credentials is not None
             else grpc.aio.insecure_channel(target, options=channel_options)
         )
         self._system = system_service_pb2_grpc.SystemServiceStub(self._channel)
@@ -105,7 +102,7 @@ class AsyncStoreProxy:
         self._records = record_service_pb2_grpc.RecordServiceStub(self._channel)
         self._tenants = tenant_service_pb2_grpc.TenantServiceStub(self._channel)
         self._timeout = timeout
-        self._metadata = tuple(metadata)
+        self._metadata = folded.metadata
         self._info: system_service_pb2.GetServerInfoResponse | None = None
 
     # -- server info -------------------------------------------------------------------------
@@ -256,16 +253,10 @@ class AsyncStoreProxy:
             self.server_info,
             None if progress is None else progress.sent,
         )
-        try:
+        with reporting(progress):
             for requests in streams:
                 with raising_store_errors():
                     await rpc(requests, timeout=self._timeout, metadata=self._metadata)
-        except BaseException:
-            if progress is not None:
-                progress.failed()
-            raise
-        if progress is not None:
-            progress.done()
 
     async def add(self, collection_id: str, batch: RecordBatch) -> None:
         await self._write(

@@ -206,9 +206,7 @@ def _embedded_store(settings: Settings) -> StoreAPI:
 def _remote_store(settings: Settings) -> StoreAPI:
     from chroma_grpc.client.proxy import StoreProxy  # grpc only for remote clients
 
-    host = settings.require("chroma_server_host")
-    port = settings.chroma_server_http_port or settings.chroma_server_grpc_port
-    store = StoreProxy(f"{host}:{port or DEFAULT_GRPC_PORT}", settings=settings)
+    store = StoreProxy(server_target(settings), settings=settings)
     try:
         store.heartbeat()
     except AuthorizationError:
@@ -218,6 +216,13 @@ def _remote_store(settings: Settings) -> StoreAPI:
         store.close()
         raise ValueError(SERVER_UNREACHABLE_MESSAGE) from error
     return store
+
+
+def server_target(settings: Settings) -> str:
+    """The ``host:port`` of the server ``settings`` name (chroma-grpc's port if none is set)."""
+    host = settings.require("chroma_server_host")
+    port = settings.chroma_server_http_port or settings.chroma_server_grpc_port
+    return f"{host}:{port or DEFAULT_GRPC_PORT}"
 
 
 def _client(

@@ -20,13 +20,14 @@ import ipaddress
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 
 from chroma_grpc.client import _requests as calls
 from chroma_grpc.client._progress import WriteProgress
-from chroma_grpc.client._transport import AUTH_METADATA_KEYS, call_metadata, channel_credentials
+from chroma_grpc.client._transport import AUTH_METADATA_KEYS, proxy_options
 from chroma_grpc.store.types import (
     DEFAULT_DATABASE,
     DEFAULT_GET_INCLUDE,
@@ -118,21 +119,17 @@ class StoreProxy:
         settings: Settings | None = None,
         progress: bool | None = None,
     ) -> None:
-        if settings is not None:
-            metadata = (*metadata, *call_metadata(settings))
-            credentials = credentials or channel_credentials(settings)
-            if progress is None:
-                progress = settings.chroma_grpc_progress
-        self._progress = bool(progress)
-        if isinstance(target, str) and credentials is None:
-            warn_plaintext_token(target, metadata)
+        folded = proxy_options(settings, metadata, credentials, progress)
+        self._progress = folded.progress
+        if isinstance(target, str) and folded.credentials is None:
+            warn_plaintext_token(target, folded.metadata)
         if isinstance(target, grpc.Channel):
             self._channel, self._owns_channel = target, False
         else:
             channel_options = [*DEFAULT_CHANNEL_OPTIONS, *SYNC_CHANNEL_OPTIONS, *options]
             self._channel = (
-                grpc.secure_channel(target, credentials, options=channel_options)
-                if credentials is not None
+                grpc.secure_channel(target, folded.credentials, options=channel_options)
+                if folded.credentials is not None
                 else grpc.insecure_channel(target, options=channel_options)
             )
             self._owns_channel = True
@@ -141,7 +138,7 @@ class StoreProxy:
         self._records = record_service_pb2_grpc.RecordServiceStub(self._channel)
         self._tenants = tenant_service_pb2_grpc.TenantServiceStub(self._channel)
         self._timeout = timeout
-        self._metadata = tuple(metadata)
+        self._metadata = folded.metadata
         self._info: system_service_pb2.GetServerInfoResponse | None = None
         self._info_lock = threading.Lock()
 
@@ -298,16 +295,10 @@ class StoreProxy:
             self.server_info,
             None if progress is None else progress.sent,
         )
-        try:
+        with reporting(progress):
             for requests in streams:
                 with raising_store_errors():
                     rpc(requests, timeout=self._timeout, metadata=self._metadata)
-        except BaseException:
-            if progress is not None:
-                progress.failed()
-            raise
-        if progress is not None:
-            progress.done()
 
     def add(self, collection_id: str, batch: RecordBatch) -> None:
         self._write(
@@ -420,6 +411,20 @@ _Reply = TypeVar("_Reply")
 def write_progress(request_type: type[Any], batch: RecordBatch) -> WriteProgress:
     verb = request_type.__name__.removesuffix("RecordsRequest").lower()
     return WriteProgress(verb, len(batch.ids))
+
+
+@contextmanager
+def reporting(progress: WriteProgress | None) -> Iterator[None]:
+    """A write's last progress line (if it has one): committed, or failed when the block raises."""
+    if progress is None:
+        yield
+        return
+    try:
+        yield
+    except BaseException:
+        progress.failed()
+        raise
+    progress.done()
 
 
 def resumable(error: grpc.RpcError, token: str, resumptions: int) -> bool:

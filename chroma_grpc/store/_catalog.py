@@ -30,8 +30,8 @@ from chroma_grpc.store.types import (
 from chroma_grpc.store.validation import (
     database_exists_message,
     database_not_found_message,
-    scope_database_message,
-    scope_tenant_message,
+    scope_database_error,
+    scope_tenant_error,
     tenant_exists_message,
     tenant_not_found_message,
     unique_collection_error,
@@ -206,11 +206,9 @@ def get_database(conn: sqlite3.Connection, tenant_name: str, name: str) -> Datab
 def require_scope(conn: sqlite3.Connection, tenant_name: str, database_name: str) -> None:
     """The scope of a collection call exists, else chromadb's "Could not connect to ..."."""
     if find_tenant(conn, tenant_name) is None:
-        raise TenantNotFoundError(scope_tenant_message(tenant_name), field="tenant")
+        raise scope_tenant_error(tenant_name)
     if find_database(conn, tenant_name, database_name) is None:
-        raise DatabaseNotFoundError(
-            scope_database_message(database_name, tenant_name), field="database"
-        )
+        raise scope_database_error(database_name, tenant_name)
 
 
 def insert_tenant(conn: sqlite3.Connection, name: str) -> TenantInfo:

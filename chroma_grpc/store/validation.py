@@ -91,8 +91,8 @@ __all__ = [
     "database_not_found_message",
     "documents_to_embed",
     "length_mismatch",
-    "scope_database_message",
-    "scope_tenant_message",
+    "scope_database_error",
+    "scope_tenant_error",
     "tenant_exists_message",
     "tenant_not_found_message",
     "unique_collection_error",
@@ -173,22 +173,28 @@ def database_exists_message(name: str, tenant: str) -> str:
     return f"Database {name} already exists for tenant {tenant}"
 
 
-def scope_tenant_message(tenant: object) -> str:
-    """chromadb's text when a client (or a collection call) addresses a missing tenant."""
-    return f"Could not connect to tenant {tenant}. Are you sure it exists?"
+def scope_tenant_error(tenant: object) -> TenantNotFoundError:
+    """chromadb's error when a client (or a collection call) addresses a missing tenant."""
+    return TenantNotFoundError(
+        f"Could not connect to tenant {tenant}. Are you sure it exists?", field="tenant"
+    )
 
 
-def scope_database_message(database: object, tenant: object) -> str:
-    return f"Could not connect to database {database} for tenant {tenant}. Are you sure it exists?"
+def scope_database_error(database: object, tenant: object) -> DatabaseNotFoundError:
+    """chromadb's error when a client (or a collection call) addresses a missing database."""
+    return DatabaseNotFoundError(
+        f"Could not connect to database {database} for tenant {tenant}. Are you sure it exists?",
+        field="database",
+    )
 
 
 def check_scope_shape(tenant: object, database: object) -> tuple[str, str]:
     """The (tenant, database) of a collection call: two str, else no such tenant / database
     (what chromadb answers for any value it cannot find)."""
     if not isinstance(tenant, str):
-        raise TenantNotFoundError(scope_tenant_message(tenant), field="tenant")
+        raise scope_tenant_error(tenant)
     if not isinstance(database, str):
-        raise DatabaseNotFoundError(scope_database_message(database, tenant), field="database")
+        raise scope_database_error(database, tenant)
     return tenant, database
 
 

@@ -17,7 +17,6 @@ import pytest
 
 import chroma_grpc
 from chroma_grpc import ClientAPI, Settings
-from chroma_grpc.store import Store
 
 from .async_facade import LoopThread, SyncFace
 from .support import split_address
@@ -36,12 +35,10 @@ def _fresh_system_cache() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def server_address() -> Iterator[str]:
     """A chroma-grpc server on loopback over an in-memory store that allows reset."""
-    from tests.helpers.servers import serve_in_process
+    from tests.helpers.servers import serve_in_memory
 
-    store = Store(None, allow_reset=True)
-    with serve_in_process(store) as address:
+    with serve_in_memory() as address:
         yield address
-    store.close()
 
 
 @pytest.fixture(scope="session")

@@ -108,3 +108,32 @@ def test_errors_are_chromadbs_classes(server_address: str) -> None:
     with pytest.raises(ValueError, match="Could not connect to a Chroma server") as unreachable:
         asyncio.run(chroma_grpc.AsyncHttpClient(host="127.0.0.1", port=1))
     assert unreachable.type is ValueError
+
+
+def test_progress_line_reports_commit_and_failure(
+    server_address: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """``chroma_grpc_progress`` works as in the sync client: a line per chunk sent, then the
+    commit, or "failed" when the server refuses the write."""
+
+    async def main() -> None:
+        host, port = split_address(server_address)
+        settings = chroma_grpc.Settings(chroma_grpc_progress=True)
+        client = await chroma_grpc.AsyncHttpClient(host=host, port=port, settings=settings)
+        try:
+            await client.reset()
+            collection = await client.create_collection("progress", embedding_function=None)
+            await collection.add(ids=["a", "b"], embeddings=[[1.0, 2.0], [3.0, 4.0]])
+            assert capfd.readouterr().err.splitlines()[-2:] == [
+                "chroma-grpc add: 2/2 records sent (100%)",
+                "chroma-grpc add: 2 records committed",
+            ]
+            with pytest.raises(chroma_grpc.errors.InvalidDimensionException):
+                await collection.upsert(ids=["c"], embeddings=[[1.0, 2.0, 3.0]])
+            err = capfd.readouterr().err.splitlines()
+            assert err[-1] == "chroma-grpc upsert: failed (see the raised error)"
+        finally:
+            await client.reset()
+            await client.close()
+
+    asyncio.run(main())

@@ -6,7 +6,8 @@ the fixtures of this file instead of chromadb's conftest: ``api`` and ``client``
 ``EphemeralClient`` and our ``HttpClient`` (a real chroma-grpc server on loopback), each on an
 empty database. chromadb's public names are pointed at ours before its modules are imported
 (``chromadb.Client``, ``chromadb.errors.*``, ``Settings`` ...), so its tests build and catch our
-clients and classes. docs/compatibility.md lists the modules left out (chromadb internals) and
+clients and classes (chromadb_names.py; chromadb's ``System``, for its persistence tests:
+chromadb_system.py). docs/compatibility.md lists the modules left out (chromadb internals) and
 every difference we keep on purpose; tests that meet one are listed in DIFFERENCES below with
 the reason, and must fail (strict xfail), so a difference that disappears is noticed.
 """
@@ -14,67 +15,25 @@ the reason, and must fail (strict xfail), so a difference that disappears is not
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
 
-import chromadb
-import chromadb.api.client
-import chromadb.api.fastapi  # chromadb's own classes, built before its names point at ours
-import chromadb.api.segment
-import chromadb.config
-import chromadb.db.base
-import chromadb.errors
 import hypothesis
 import pytest
 
 import chroma_grpc
-import chroma_grpc.errors
-from chroma_grpc.store import Store
-from tests.helpers.servers import serve_in_process
-
-# -- chromadb's public names -> ours ---------------------------------------------------------
-
-
-class AdminClient(chroma_grpc.AdminClient):
-    """Ours, plus chromadb's ``AdminClient.from_system(client._system)`` its tests use."""
-
-    @classmethod
-    def from_system(cls, system: Any) -> AdminClient:
-        return cls(system.settings)
-
-
-class _System:
-    """What chromadb's tests read from ``client._system``: the settings."""
-
-    def __init__(self, settings: Any) -> None:
-        self.settings = settings
-
-
-chroma_grpc.ClientAPI._system = property(lambda self: _System(self.get_settings()))  # type: ignore[attr-defined]
-
-for _name in ("Client", "EphemeralClient", "PersistentClient", "HttpClient", "Settings"):
-    setattr(chromadb, _name, getattr(chroma_grpc, _name))
-chromadb.AdminClient = AdminClient  # type: ignore[attr-defined]
-chromadb.config.Settings = chroma_grpc.Settings  # type: ignore[misc]
-chromadb.api.client.AdminClient = AdminClient  # type: ignore[misc]
-chromadb.api.client.Client = chroma_grpc.Client  # type: ignore[misc,assignment]
-for _name in (
-    "ChromaError",
-    "InvalidDimensionException",
-    "InvalidCollectionException",
-    "IDAlreadyExistsError",
-    "DuplicateIDError",
-    "InvalidUUIDError",
-    "AuthorizationError",
-):
-    setattr(chromadb.errors, _name, getattr(chroma_grpc.errors, _name))
-chromadb.db.base.UniqueConstraintError = chroma_grpc.errors.UniqueConstraintError  # type: ignore[misc]
+import tests.chromadb_suite.chromadb_names  # noqa: F401  (before chromadb's test modules load)
+from chroma_grpc.server.app import ServerTLS
+from tests.chromadb_suite.chromadb_system import System
+from tests.helpers.certs import make_ca
+from tests.helpers.servers import serve_in_memory
 
 # Fewer examples in `make test`; CHROMADB_SUITE_FULL=1 runs chromadb's own numbers.
 hypothesis.settings.register_profile(
     "chroma-grpc-quick",
     max_examples=int(os.environ.get("CHROMADB_SUITE_EXAMPLES", "10")),
-    stateful_step_count=10,
+    stateful_step_count=25,
     deadline=None,
     suppress_health_check=list(hypothesis.HealthCheck),
 )
@@ -91,15 +50,37 @@ hypothesis.settings.load_profile(
 
 @pytest.fixture(scope="session")
 def server_address() -> Iterator[str]:
-    store = Store(None, allow_reset=True)
-    with serve_in_process(store) as address:
+    with serve_in_memory() as address:
         yield address
-    store.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def spawned_processes_temporary_folder() -> Iterator[None]:
+    """chromadb's test_persist makes a folder (``tempfile.mkdtemp()``) whenever it is imported,
+    also in each process it spawns: those go to one folder, removed when the session ends."""
+    previous = os.environ.get("TMPDIR")
+    with tempfile.TemporaryDirectory(prefix="chromadb-suite-") as folder:
+        os.environ["TMPDIR"] = folder
+        try:
+            yield
+        finally:
+            if previous is None:
+                del os.environ["TMPDIR"]
+            else:
+                os.environ["TMPDIR"] = previous
+
+
+@pytest.fixture(autouse=True)
+def fresh_embedded_stores() -> Iterator[None]:
+    """Each test starts and ends with no embedded store open in this process."""
+    chroma_grpc.ClientAPI.clear_system_cache()
+    yield
+    chroma_grpc.ClientAPI.clear_system_cache()
+    System.stop_all()
 
 
 @pytest.fixture(params=["ephemeral", "http"])
 def client(request: pytest.FixtureRequest) -> Iterator[chroma_grpc.ClientAPI]:
-    chroma_grpc.ClientAPI.clear_system_cache()
     if request.param == "ephemeral":
         made = chroma_grpc.EphemeralClient(chroma_grpc.Settings(allow_reset=True))
     else:
@@ -111,7 +92,6 @@ def client(request: pytest.FixtureRequest) -> Iterator[chroma_grpc.ClientAPI]:
     yield made
     if request.param == "http":  # the server outlives the test; an in-memory store does not
         made.reset()
-    chroma_grpc.ClientAPI.clear_system_cache()
 
 
 @pytest.fixture
@@ -119,21 +99,36 @@ def api(client: chroma_grpc.ClientAPI) -> chroma_grpc.ClientAPI:
     return client
 
 
+@pytest.fixture(scope="session")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
+    """A server with TLS on a certificate of a private CA: its port and the CA file."""
+    ca = make_ca(tmp_path_factory.mktemp("certs"), "suite-ca")
+    leaf = ca.issue("suite-server", server=True)
+    with serve_in_memory(tls=ServerTLS.from_files(leaf.cert, leaf.key)) as address:
+        yield int(address.rpartition(":")[2]), ca.cert
+
+
+@pytest.fixture
+def client_ssl(tls_server: tuple[int, Path]) -> chroma_grpc.ClientAPI:
+    """chromadb's ``client_ssl``: an ``HttpClient(ssl=True)`` trusting the server's CA."""
+    port, ca = tls_server
+    settings = chroma_grpc.Settings(chroma_server_ssl_verify=str(ca))
+    return chroma_grpc.HttpClient("localhost", port, ssl=True, settings=settings)
+
+
 # -- what is left out, and differences kept on purpose (docs/compatibility.md) ---------------
 
 # Tests of selected modules that exercise something other than our client API: deselected.
 EXCLUDED: dict[str, str] = {
-    "test_default_embedding": "chromadb's ONNX model is downloaded from the network at run time",
-    "test_ssl_self_signed": "chromadb's own TLS server fixture (ours: tests/ops/test_tls.py)",
-    "test_ssl_self_signed_without_ssl_verify": "chromadb's own TLS server fixture",
-    "test_ssl_self_signed_with_verify_false": "chromadb's own TLS server fixture",
-    "test_http_client": "patches chromadb's private Client._validate_tenant_database and expects "
-    "HttpClient() to construct with no server on port 8000",
-    "test_embeddings_state": "its state machine uses hypothesis internals (Rule.arguments_strategy"
-    " / machine.rules()) that no hypothesis release installable beside our pins provides yet",
+    "test_invalid_sha256": "deletes and downloads chromadb's ONNX model archive from the network "
+    "(ours ships in a package)",
+    "test_partial_download": "downloads chromadb's ONNX model archive from the network",
 }
 # Tests that meet a difference kept on purpose: they must fail (strict xfail).
-DIFFERENCES: dict[str, str] = {}
+DIFFERENCES: dict[str, str] = {
+    "test_ssl_self_signed_with_verify_false": "chroma_server_ssl_verify=False is a ValueError: "
+    "gRPC cannot skip certificate verification (pass the CA file instead)",
+}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -3,6 +3,9 @@
 with serve_in_process(Store()) as address:          # "127.0.0.1:PORT"
     store = StoreProxy(address)
 
+with serve_in_memory() as address:                  # over a new in-memory Store, reset allowed
+    ...
+
 server = start_server_process(tmp_path, "--allow-reset")
 ... server.address ...
 server.stop()                                       # SIGTERM, returns the exit code
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from chroma_grpc.server.app import create_server
+from chroma_grpc.store import Store
 from chroma_grpc.store.api import StoreAPI
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +47,18 @@ def serve_in_process(store: StoreAPI, **options: Any) -> Iterator[str]:
         yield f"127.0.0.1:{port}"
     finally:
         server.stop(grace=None).wait()
+
+
+@contextmanager
+def serve_in_memory(**options: Any) -> Iterator[str]:
+    """Serve a new in-memory store that allows reset for the block (closed after it); yields
+    "127.0.0.1:PORT". ``options`` go to ``create_server``."""
+    store = Store(None, allow_reset=True)
+    try:
+        with serve_in_process(store, **options) as address:
+            yield address
+    finally:
+        store.close()
 
 
 @dataclass

@@ -238,10 +238,11 @@ def test_the_server_stops_work_once_the_deadline_has_passed(tmp_path: Any) -> No
 
 def _idle_pings_keep_the_connection(address: str) -> bool:
     """Ping every second while idle for 4 s; True if the channel never left READY (a
-    ``too_many_pings`` GOAWAY drops it to IDLE)."""
+    ``too_many_pings`` GOAWAY drops it to IDLE). The ping-ack timeout is generous: on a loaded
+    machine a late ack would drop the channel too, and that is not what this probes."""
     options = [
         ("grpc.keepalive_time_ms", 1000),
-        ("grpc.keepalive_timeout_ms", 1000),
+        ("grpc.keepalive_timeout_ms", 20_000),
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.max_pings_without_data", 0),
     ]
