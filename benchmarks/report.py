@@ -301,17 +301,28 @@ def render(results: dict[str, Any]) -> str:
 
 KNOWN_LIMITS = """## Known limits (what the goals above miss, and why)
 
-* **Tail latency with a busy core.** A benchmark thread issuing queries back to back is
-  CPU-bound and shares the cores with the busy loop and whatever else runs: it is preempted for
-  a scheduler slice (4-9 ms here) every few hundred queries. Our p50 and CPU per query stay far
-  below chromadb's; the p95/p99 under load vary run to run by 3x on this shared machine.
-* **Batch-100 throughput at 100k.** The graph search itself dominates (the payload SQL is about
-  6 ms per 1,000 results): calibration picks ef 128-192 to reach recall 0.99 on held-out
-  vectors, where chromadb searches at ef 100 for 0.99 on this data. 10k batches reach 2-4x.
-* **gRPC server.** The store answers a query in about 0.4 ms; the rest of the 2-2.5 ms is the
-  synchronous grpcio server, interceptors and the Python client. The grpc.aio server model
-  (issue #8) is where that is won; the store is thread-safe and releases the GIL in FAISS.
-* **1M vectors.** Ingest, first answers (exact, ~0.3 s) and the background build work; on this
-  Gaussian mixture a graph with M=16 reaches recall 0.87 at ef 1024, so hard data switches to
-  M=32 / construction_ef 200 (DENSE_M), which builds about 2.7x slower on one core.
+* **Tail latency (p99), above all with a busy core.** A p99 here is the slowest 1% of
+  thousands of single queries issued back to back by one thread, on 2 cores shared with the
+  busy loop and with other processes (the load average above). Those queries waited for a core,
+  and the ratio swings between runs of the same code more than any change we measured moves it
+  (10k with a busy core, four runs on 2026-12-01: 5.6x, 0.8x, 1.8x, 2.9x; 100k: 1.9x, 1.2x,
+  1.4x). Our median and CPU per query stay about half of chromadb's in the same rounds; why our
+  1% tail is preempted longer than chromadb's is not established (our process has 3 threads
+  while querying, the caller and two idle ones; no OpenMP spinning on this path).
+* **First query right after a 100k ingest.** The graph is still being built (on one thread, in
+  the background) and the query scans the 100k vectors exactly, split over both cores. That is
+  20-25 ms when a core is free (25 ms in the previous full run of this code, 23 ms alone) and
+  several times that when other processes hold the cores, as in this run: the build and the
+  scan compete with them.
+* **gRPC server.** The store answers a single query in about 1 ms; the rest of the 3 ms is the
+  grpc.aio server (event loop, interceptors, a thread hop) and the Python client. The 8
+  clients are threads of one benchmark process on the same 2 cores as the server, so the
+  8-client rate is bounded by client plus server CPU per query: the server gets under one core,
+  and its CPU per query at 8 clients is about chromadb's (the row above), which is where the
+  2x has to come from.
+* **1M vectors** are behind `--million` (chromadb's 1M ingest alone takes most of an hour
+  here) and were not part of this run. On a 1M Gaussian mixture a graph with M=16 reaches
+  recall 0.87 at ef 1024, so hard data switches to M=32 / construction_ef 200 (`DENSE_M`),
+  which builds about 2.7x slower on one core; whether that reaches 0.95 is for the next 1M
+  run to show.
 """.splitlines()
