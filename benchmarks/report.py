@@ -311,9 +311,9 @@ KNOWN_LIMITS = """## Known limits (what the goals above miss, and why)
   while querying, the caller and two idle ones; no OpenMP spinning on this path).
 * **First query right after a 100k ingest.** The graph is still being built (on one thread, in
   the background) and the query scans the 100k vectors exactly, split over both cores. That is
-  20-25 ms when a core is free (25 ms in the previous full run of this code, 23 ms alone) and
-  several times that when other processes hold the cores, as in this run: the build and the
-  scan compete with them.
+  18-25 ms when a core is free (25 ms in the previous full run of this code; 18 and 23 ms for
+  chroma-grpc alone at load 2-5) and several times that when other processes hold the cores,
+  as in this run: the build and the scan compete with them.
 * **gRPC server.** The store answers a single query in about 1 ms; the rest of the 3 ms is the
   grpc.aio server (event loop, interceptors, a thread hop) and the Python client. The 8
   clients are threads of one benchmark process on the same 2 cores as the server, so the
