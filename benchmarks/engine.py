@@ -3,11 +3,17 @@
 The same code drives chroma-grpc (embedded, or its gRPC server through ``HttpClient``) and
 chromadb (embedded ``PersistentClient``, or its ``chroma run`` HTTP server), so the numbers
 differ only by implementation. It imports numpy, the standard library and the client under
-test, nothing else. Prints one JSON object on its last line.
+test, nothing else.
 
-    python benchmarks/engine.py embedded --engine chroma-grpc --data x.npy --truth t.npy ...
-    python benchmarks/engine.py reopen --engine chromadb --path DIR --data x.npy ...
-    python benchmarks/engine.py server --engine chromadb --target 127.0.0.1:8000 ...
+``serve`` keeps one collection open and answers JSON commands, one per stdin line, with one
+JSON line on stdout (``setup``, ``single``, ``batch``, ``concurrent``, ``close``: the methods of
+:class:`Session`), so that the orchestrator can measure every engine in turns, round after
+round, under the same conditions. ``reopen`` times a fresh process's first answer from a
+persisted collection and prints one JSON object.
+
+    python benchmarks/engine.py serve --engine chroma-grpc --data x.npy --truth t.npy ...
+    python benchmarks/engine.py serve --engine chromadb --target 127.0.0.1:8000 ...
+    python benchmarks/engine.py reopen --engine chromadb --path DIR --probes p.npy
 """
 
 from __future__ import annotations
@@ -15,12 +21,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +32,6 @@ import numpy as np
 
 BATCH = 5_000
 K = 10
-SINGLE_QUERIES = 300
-LOAD_WARMUP = 30
-BUSY_LOOP = "while True: pass"
 
 
 def make_client(engine: str, path: str | None = None, target: str | None = None) -> Any:
@@ -70,64 +71,11 @@ def disk_bytes(path: str) -> int:
     return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
 
 
-def percentiles(seconds: list[float]) -> dict[str, float]:
-    ms = np.asarray(seconds) * 1e3
-    return {f"p{p}_ms": float(np.percentile(ms, p)) for p in (50, 95, 99)}
-
-
 def recall_at_k(found: list[list[str]], truth: np.ndarray) -> float:
     hits = sum(
         len({f"id{j:07d}" for j in truth[row][:K]} & set(ids)) for row, ids in enumerate(found)
     )
     return hits / (len(found) * K)
-
-
-class BusyCore:
-    """One busy-looping process: the competing load, the same for every engine."""
-
-    def __enter__(self) -> BusyCore:
-        self.process = subprocess.Popen([sys.executable, "-c", BUSY_LOOP])
-        time.sleep(0.3)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.process.kill()
-        self.process.wait()
-
-
-def single_queries(collection: Any, probes: np.ndarray) -> tuple[list[float], list[list[str]]]:
-    latencies, found = [], []
-    for row in range(len(probes)):
-        started = time.perf_counter()
-        result = collection.query(query_embeddings=probes[row : row + 1], n_results=K)
-        latencies.append(time.perf_counter() - started)
-        found.append(result["ids"][0])
-    return latencies, found
-
-
-def timed_phase(action: Callable[[], tuple[list[float], list[list[str]]]]) -> dict[str, Any]:
-    """Latency percentiles and CPU (this process, every thread) per query of ``action``."""
-    cpu = time.process_time()
-    latencies, found = action()
-    cpu_per_query = (time.process_time() - cpu) / len(latencies)
-    return {
-        **percentiles(latencies),
-        "mean_ms": float(np.mean(latencies)) * 1e3,
-        "cpu_ms": cpu_per_query * 1e3,
-        "found": found,
-    }
-
-
-def batch_qps(collection: Any, probes: np.ndarray, repeats: int = 9) -> float:
-    """Queries per second of one 100-query call: the median of ``repeats`` calls, so that a
-    moment of other work on the machine does not decide the figure."""
-    seconds = []
-    for n in range(repeats):
-        batch = probes[(n * 100) % (len(probes) - 99) :][:100]
-        started = time.perf_counter()
-        collection.query(query_embeddings=batch, n_results=K)
-        seconds.append(time.perf_counter() - started)
-    return 100 / float(np.median(seconds))
 
 
 def ingest(collection: Any, data: np.ndarray) -> float:
@@ -152,41 +100,100 @@ def wait_for_index(client: Any, engine: str) -> float:
     return time.perf_counter() - started
 
 
-def embedded(args: argparse.Namespace) -> dict[str, Any]:
-    data = np.load(args.data)[: args.size]
-    probes = np.load(args.probes)
-    truth = np.load(args.truth)
-    path = args.path or tempfile.mkdtemp(prefix="bench-")
-    client = make_client(args.engine, path)
-    collection = client.create_collection("bench", embedding_function=None)
-    baseline = rss_bytes()  # imports, client and an empty collection are not per-vector costs
-    out: dict[str, Any] = {"engine": args.engine, "size": len(data)}
-    out["ingest_s"] = ingest(collection, data)
-    started = time.perf_counter()
-    first = collection.query(query_embeddings=probes[:1], n_results=K)
-    out["first_query_s"] = time.perf_counter() - started
-    out["first_answer_recall"] = recall_at_k(first["ids"], truth[:1])
-    out["queryable_s"] = out["ingest_s"] + out["first_query_s"]
-    out["indexed_s"] = wait_for_index(client, args.engine)
-    out["rss_per_vector"] = (rss_bytes() - baseline) / len(data)
+class Session:
+    """One engine's collection, kept open while the orchestrator runs phases on it in turn
+    with the other engines' (``serve`` mode): each side is measured in the same minutes, under
+    the same competing load, instead of one run after the other."""
 
-    idle = timed_phase(lambda: single_queries(collection, probes))
-    out["recall_at_10"] = recall_at_k(idle.pop("found"), truth)
-    out["idle"] = idle
-    with BusyCore():
-        single_queries(collection, probes[:LOAD_WARMUP])
-        loaded = timed_phase(lambda: single_queries(collection, probes))
-    loaded.pop("found")
-    out["loaded"] = loaded
-    out["batch_qps"] = batch_qps(collection, probes)
-    store = getattr(client, "_store", None)
-    if hasattr(store, "close"):
-        store.close()
-    collection = client = None  # let a server-less engine flush what it writes in the background
-    time.sleep(1.0)
-    out["disk_per_vector"] = disk_bytes(path) / len(data)
-    out["path"] = path
-    return out
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.probes = np.load(args.probes)
+        self.truth = np.load(args.truth)
+        self.path: str | None = None
+        self.client: Any = None
+        self.collection: Any = None
+
+    def setup(self) -> dict[str, Any]:
+        """Ingest (timed), the first query after it, then (embedded) wait for the background
+        index work, so that every later phase measures the steady state."""
+        args = self.args
+        data = np.load(args.data)[: args.size]
+        out: dict[str, Any] = {"engine": args.engine, "size": len(data)}
+        if args.target is not None:
+            self.client = make_client(args.engine, target=args.target)
+            self.collection = self.client.create_collection("bench", embedding_function=None)
+            out["ingest_s"] = ingest(self.collection, data)
+            wait_until_quiet(args.server_pid)
+            return out
+        self.path = args.path or tempfile.mkdtemp(prefix="bench-")
+        self.client = make_client(args.engine, self.path)
+        self.collection = self.client.create_collection("bench", embedding_function=None)
+        baseline = rss_bytes()  # imports, client and an empty collection are not per-vector
+        out["ingest_s"] = ingest(self.collection, data)
+        started = time.perf_counter()
+        first = self.collection.query(query_embeddings=self.probes[:1], n_results=K)
+        out["first_query_s"] = time.perf_counter() - started
+        out["first_answer_recall"] = recall_at_k(first["ids"], self.truth[:1])
+        out["queryable_s"] = out["ingest_s"] + out["first_query_s"]
+        out["indexed_s"] = wait_for_index(self.client, args.engine)
+        # ``data`` is in both measurements (it was loaded before the baseline): freed before
+        # this one, it would be counted as 1,536 bytes per vector less than the engine holds.
+        out["rss_per_vector"] = (rss_bytes() - baseline) / len(data)
+        return out
+
+    def single(self, start: int, count: int, recall: bool = False) -> dict[str, Any]:
+        """``count`` single queries from probe ``start`` on (wrapping): each latency, the CPU
+        of this process (every thread) they took, and recall@10 if asked."""
+        rows = [(start + n) % len(self.probes) for n in range(count)]
+        cpu = time.process_time()
+        latencies, found = [], []
+        for row in rows:
+            began = time.perf_counter()
+            result = self.collection.query(query_embeddings=self.probes[row : row + 1], n_results=K)
+            latencies.append(time.perf_counter() - began)
+            found.append(result["ids"][0])
+        out: dict[str, Any] = {"latencies": latencies, "cpu_s": time.process_time() - cpu}
+        if recall:
+            out["recall_at_10"] = recall_at_k(found, self.truth[rows])
+        return out
+
+    def batch(self, calls: int, first: int) -> dict[str, Any]:
+        """Seconds of each of ``calls`` 100-query calls."""
+        seconds = []
+        for n in range(first, first + calls):
+            chunk = self.probes[(n * 100) % (len(self.probes) - 99) :][:100]
+            began = time.perf_counter()
+            self.collection.query(query_embeddings=chunk, n_results=K)
+            seconds.append(time.perf_counter() - began)
+        return {"seconds": seconds}
+
+    def concurrent(self, clients: int, seconds: float) -> dict[str, Any]:
+        return concurrent(self.args, self.probes, clients, seconds)
+
+    def close(self) -> dict[str, Any]:
+        """Close the client (a persistent store saves its index), then measure the folder."""
+        out: dict[str, Any] = {}
+        store = getattr(self.client, "_store", None)
+        if hasattr(store, "close"):
+            store.close()
+        self.collection = self.client = None  # a server-less engine flushes in the background
+        if self.path is not None:
+            time.sleep(1.0)
+            out["disk_per_vector"] = disk_bytes(self.path) / self.args.size
+            out["path"] = self.path
+        return out
+
+
+def serve(args: argparse.Namespace) -> None:
+    """Answer one JSON command per stdin line with one JSON line on stdout, until ``close``."""
+    session = Session(args)
+    for line in sys.stdin:
+        command = json.loads(line)
+        op = command.pop("op")
+        reply = getattr(session, op)(**command)
+        print(json.dumps(reply), flush=True)
+        if op == "close":
+            return
 
 
 def reopen(args: argparse.Namespace) -> dict[str, Any]:
@@ -196,24 +203,11 @@ def reopen(args: argparse.Namespace) -> dict[str, Any]:
     client = make_client(args.engine, args.path)
     collection = client.get_collection("bench", embedding_function=None)
     collection.query(query_embeddings=probes[:1], n_results=K)
-    return {"engine": args.engine, "reopen_s": time.perf_counter() - started}
-
-
-def server(args: argparse.Namespace) -> dict[str, Any]:
-    data = np.load(args.data)[: args.size]
-    probes = np.load(args.probes)
-    truth = np.load(args.truth)
-    client = make_client(args.engine, target=args.target)
-    collection = client.create_collection("bench", embedding_function=None)
-    out: dict[str, Any] = {"engine": args.engine, "size": len(data)}
-    out["ingest_s"] = ingest(collection, data)
-    wait_until_quiet(args.server_pid)
-    idle = timed_phase(lambda: single_queries(collection, probes))
-    out["recall_at_10"] = recall_at_k(idle.pop("found"), truth)
-    out["idle"] = idle
-    out["qps_1"] = 1e3 / idle["mean_ms"]
-    out.update(concurrent(args, probes, clients=8))
-    return out
+    elapsed = time.perf_counter() - started
+    store = getattr(client, "_store", None)
+    if hasattr(store, "close"):
+        store.close()
+    return {"engine": args.engine, "reopen_s": elapsed}
 
 
 def wait_until_quiet(pid: int, limit_s: float = 600.0) -> None:
@@ -227,14 +221,18 @@ def wait_until_quiet(pid: int, limit_s: float = 600.0) -> None:
             return
 
 
-def concurrent(args: argparse.Namespace, probes: np.ndarray, clients: int) -> dict[str, float]:
-    """``clients`` threads, each with its own client, querying for ``args.seconds``."""
+def concurrent(
+    args: argparse.Namespace, probes: np.ndarray, clients: int, seconds: float
+) -> dict[str, float]:
+    """``clients`` threads, each with its own client, querying for ``seconds``."""
     collections = [
         make_client(args.engine, target=args.target).get_collection(
             "bench", embedding_function=None
         )
         for _ in range(clients)
     ]
+    for collection in collections:  # connected and warm before the clock starts
+        collection.query(query_embeddings=probes[:1], n_results=K)
     counts = [0] * clients
     stop = threading.Event()
 
@@ -250,20 +248,20 @@ def concurrent(args: argparse.Namespace, probes: np.ndarray, clients: int) -> di
     started = time.perf_counter()
     for t in threads:
         t.start()
-    time.sleep(args.seconds)
+    time.sleep(seconds)
     stop.set()
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - started
     return {
-        f"qps_{clients}": sum(counts) / elapsed,
-        f"server_cores_{clients}": (cpu_seconds(args.server_pid) - server_cpu) / elapsed,
+        "qps": sum(counts) / elapsed,
+        "server_cores": (cpu_seconds(args.server_pid) - server_cpu) / elapsed,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("mode", choices=("embedded", "reopen", "server"))
+    parser.add_argument("mode", choices=("serve", "reopen"))
     parser.add_argument("--engine", required=True, choices=("chroma-grpc", "chromadb"))
     parser.add_argument("--data")
     parser.add_argument("--probes", required=True)
@@ -272,10 +270,11 @@ def main() -> None:
     parser.add_argument("--path")
     parser.add_argument("--target")
     parser.add_argument("--server-pid", type=int, default=0)
-    parser.add_argument("--seconds", type=float, default=5.0)
     args = parser.parse_args()
-    run = {"embedded": embedded, "reopen": reopen, "server": server}[args.mode]
-    print(json.dumps(run(args)))
+    if args.mode == "serve":
+        serve(args)
+    else:
+        print(json.dumps(reopen(args)))
 
 
 if __name__ == "__main__":

@@ -81,6 +81,11 @@ DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.max_send_message_length", -1),
     ("grpc.max_receive_message_length", -1),
 )
+# The synchronous channel's response streams (QueryRecords, GetRecords) read their replies on
+# the calling thread. By default grpcio starts a "channel spin" thread for every such call:
+# measured at 0.3 ms of client CPU per single query (1.0 -> 0.7 ms), and as much latency.
+# (The option's name is grpc.experimental.ChannelOptions.SingleThreadedUnaryStream.)
+SYNC_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (("SingleThreadedUnaryStream", 1),)
 # A read whose stream breaks (UNAVAILABLE) is resumed from its last page this many times.
 READ_RESUMPTIONS = 3
 
@@ -121,7 +126,7 @@ class StoreProxy:
         if isinstance(target, grpc.Channel):
             self._channel, self._owns_channel = target, False
         else:
-            channel_options = [*DEFAULT_CHANNEL_OPTIONS, *options]
+            channel_options = [*DEFAULT_CHANNEL_OPTIONS, *SYNC_CHANNEL_OPTIONS, *options]
             self._channel = (
                 grpc.secure_channel(target, folded.credentials, options=channel_options)
                 if folded.credentials is not None

@@ -5,17 +5,18 @@ simple. :class:`ServiceRegistry` is what the generated ``add_*Servicer_to_server
 register with: it turns each such method into an ``async def`` handler that waits for its turn
 on the event loop (:class:`~chroma_grpc.server._execution.Scheduler`, by the method's
 :func:`access`), then runs the method on a worker thread with a :class:`ThreadContext`
-standing in for the servicer context. A streaming method runs one reply at a time on a
-thread, and its replies are written from the loop, so a slow reader holds no thread. ``async
-def`` methods (the write streams) are registered as they are.
+standing in for the servicer context. A streaming method's replies are taken on a thread a
+batch at a time (up to ``REPLY_BATCH_BYTES``; one hop for a single query) and written from
+the loop, so a slow reader holds no thread. ``async def`` methods (the write streams) are
+registered as they are.
 """
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import grpc
@@ -50,6 +51,11 @@ COLLECTION_WRITE_METHODS = frozenset(
 EXCLUSIVE_METHODS = frozenset({"Reset"})
 
 _END = object()
+# A streaming method's replies are taken from it on a worker thread a batch at a time: until
+# the stream ends or the batch holds this many bytes. A single query's reply (or a batch of
+# small ones) thus costs one thread hop, not one per reply plus one to find the end; a slow
+# reader still holds no thread, only the batch waiting to be written.
+REPLY_BATCH_BYTES = 256 * 1024
 
 
 class ThreadContext:
@@ -172,15 +178,16 @@ class ServiceRegistry:
         async def run(request: Any, context: Any) -> AsyncIterator[Any]:
             thread_context = ThreadContext(context)
             turn = await self.access(method, request)
-
-            def start() -> Iterator[Any]:
-                return iter(behaviour(request, thread_context))
-
+            replies = _ReplyBatches(lambda: iter(behaviour(request, thread_context)))
             try:
-                replies = await self._scheduler.run(turn, start)
-                step = functools.partial(next, replies, _END)
-                while (reply := await self._scheduler.run(turn, step)) is not _END:
-                    yield reply
+                while True:
+                    batch = await self._scheduler.run(turn, replies.next_batch)
+                    for reply in batch.replies:
+                        yield reply
+                    if batch.error is not None:
+                        raise batch.error
+                    if batch.last:
+                        break
             except Aborted as aborted:
                 await send_status(context, aborted.status)
             thread_context.apply_to(context)
@@ -215,6 +222,51 @@ class ServiceRegistry:
             return await self._scheduler.run(UNGATED, record_collection_id, self._store, ref)
         except ChromaError:
             return None
+
+
+@dataclass
+class _Batch:
+    """Replies taken in one hop; ``last`` once the stream has ended, ``error`` if it raised
+    after them (sent once they are)."""
+
+    replies: list[Any]
+    last: bool
+    error: Exception | None = None
+
+
+class _ReplyBatches:
+    """A streaming servicer method's replies, taken a batch at a time (on worker threads, one
+    hop after another: never two at once)."""
+
+    def __init__(self, start: Callable[[], Iterator[Any]]) -> None:
+        self._start = start
+        self._replies: Iterator[Any] | None = None
+
+    def next_batch(self) -> _Batch:
+        replies: list[Any] = []
+        size = 0
+        try:
+            if self._replies is None:
+                self._replies = self._start()
+            reply: Any
+            while (reply := next(self._replies, _END)) is not _END:
+                replies.append(reply)
+                size += _reply_bytes(reply)
+                if size >= REPLY_BATCH_BYTES:
+                    return _Batch(replies, last=False)
+        except Exception as error:  # Aborted, or a bug: after the replies that preceded it
+            if not replies:
+                raise
+            return _Batch(replies, last=True, error=error)
+        return _Batch(replies, last=True)
+
+
+def _reply_bytes(reply: Any) -> int:
+    """A reply's encoded size: a message's, raw bytes' length; anything else fills a batch."""
+    if isinstance(reply, (bytes, bytearray, memoryview)):
+        return len(reply)
+    byte_size = getattr(reply, "ByteSize", None)
+    return int(byte_size()) if byte_size is not None else REPLY_BATCH_BYTES
 
 
 class _AdaptedGenericHandler(GenericHandler):

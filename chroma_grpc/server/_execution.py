@@ -142,19 +142,36 @@ class Scheduler:
         self._collections: dict[str, _Gate] = {}
 
     async def run(self, access: Access, call: Callable[..., T], *args: object) -> T:
-        """``call(*args)`` on a thread once ``access`` allows it; its result or exception."""
+        """``call(*args)`` on a thread once ``access`` allows it; its result or exception.
+
+        The thread's end reaches the loop as one callback that releases the gates and hands
+        over the outcome (``asyncio.wrap_future`` plus a release callback would wake the loop
+        twice per call). Cancelled before its thread starts, the call never runs."""
         pool = self._light if access.light else self._pool
         release = await self._admit(access)
+        loop = asyncio.get_running_loop()
+        outcome: asyncio.Future[T] = loop.create_future()
         try:
             context = contextvars.copy_context()
             future: Future[T] = pool.submit(context.run, functools.partial(call, *args))
         except BaseException:
             release()
             raise
-        if release is not _nothing:
-            loop = asyncio.get_running_loop()
-            future.add_done_callback(lambda _: _call_soon(loop, release))
-        return await asyncio.wrap_future(future)
+
+        def settle(done: Future[T]) -> None:  # on the loop
+            release()
+            if outcome.cancelled():
+                return
+            if done.cancelled():
+                outcome.cancel()
+            elif (error := done.exception()) is not None:
+                outcome.set_exception(error)
+            else:
+                outcome.set_result(done.result())
+
+        future.add_done_callback(lambda done: _call_soon(loop, settle, done))
+        outcome.add_done_callback(lambda _: future.cancel() if outcome.cancelled() else None)
+        return await outcome
 
     async def _admit(self, access: Access) -> Callable[[], None]:
         """Take the gates ``access`` needs, in order; a function releasing them all."""
@@ -196,7 +213,10 @@ def _nothing() -> None:
     """Releases nothing: for calls that took no gate."""
 
 
-def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
-    """Run ``callback`` on ``loop`` from a pool thread (not at all once the loop is closed)."""
+def _call_soon(
+    loop: asyncio.AbstractEventLoop, callback: Callable[[Future[T]], None], done: Future[T]
+) -> None:
+    """Run ``callback(done)`` on ``loop`` from a pool thread (not at all once the loop is
+    closed)."""
     with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits on its gates
-        loop.call_soon_threadsafe(callback)
+        loop.call_soon_threadsafe(callback, done)

@@ -26,7 +26,7 @@ import ctypes.util
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
@@ -152,7 +152,6 @@ class IndexMaintainer:
         index = VectorIndex(row.dimension, row.space, params, self._threshold)
         with self._db.reading() as conn:
             applied_seq = _catalog.applied_seq(conn, row.seq)
-        rowids, vectors = self._read_vectors(row.seq, row.dimension)
         saved = None
         if self._files is not None:
             # A graph we made denser for hard data is as valid as one with the defaults.
@@ -163,37 +162,47 @@ class IndexMaintainer:
             found = self._files.load(row.id, keys)
             if found is not None:
                 saved, index.params = found[0], found[1].params
-        if saved is not None and index.restore(saved, rowids, vectors):
+        if saved is not None and index.restore(saved, self._vector_pages(row.seq, row.dimension)):
             slot.saved_version = index.version
         else:
             if saved is not None:
                 log.info("index file of %s does not match SQLite; rebuilding", row.id)
+            rowids, vectors = self._read_vectors(row.seq, row.dimension)
             index.apply(rowids[:0], rowids, vectors)
+            del rowids, vectors
         slot.index = index
-        del rowids, vectors
         _malloc_trim()
         self.notify(row.id)
         return index
 
+    def _vector_pages(
+        self, collection_seq: int, dimension: int
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Every stored vector of the collection with its rowid, in rowid order, a page at a
+        time (the database lock is never held long; the caller's exclusive lock keeps the
+        collection's writers out)."""
+        after = -1
+        while True:
+            with self._db.reading() as conn:
+                rowids, vectors = _reads.vectors_page(
+                    conn, collection_seq, dimension, after, LOAD_PAGE
+                )
+            if len(rowids) == 0:
+                return
+            yield rowids, vectors
+            after = int(rowids[-1])
+
     def _read_vectors(self, collection_seq: int, dimension: int) -> tuple[np.ndarray, np.ndarray]:
-        """Every stored vector of the collection, in rowid order, read a page at a time into
-        one preallocated array (the caller's exclusive lock keeps its writers out)."""
+        """Every stored vector of the collection, in rowid order, in one preallocated array."""
         with self._db.reading() as conn:
             total = _reads.count_records(conn, collection_seq)  # a bound: some lack vectors
         rowids = np.empty(total, dtype=np.int64)
         vectors = np.empty((total, dimension), dtype=np.float32)
-        done, after = 0, -1
-        while done < total:
-            with self._db.reading() as conn:
-                page_ids, page = _reads.vectors_page(
-                    conn, collection_seq, dimension, after, min(LOAD_PAGE, total - done)
-                )
-            if len(page_ids) == 0:
-                break
+        done = 0
+        for page_ids, page in self._vector_pages(collection_seq, dimension):
             rowids[done : done + len(page_ids)] = page_ids
             vectors[done : done + len(page_ids)] = page
             done += len(page_ids)
-            after = int(page_ids[-1])
         return rowids[:done], vectors[:done]
 
     # -- scheduling -----------------------------------------------------------------------------

@@ -10,12 +10,14 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
-from chroma_grpc.server._adapter import ServiceRegistry, ThreadContext
+from chroma_grpc.server._adapter import REPLY_BATCH_BYTES, ServiceRegistry, ThreadContext
 from chroma_grpc.server._execution import Scheduler
 from chroma_grpc.server.app import _EventLoopThread
 from chroma_grpc.server.errors import INTERNAL_MESSAGE, unary_errors
 from chroma_grpc.store import Store
 from chroma_grpc.store.errors import UniqueConstraintError
+
+BIG_PAGE = REPLY_BATCH_BYTES * 2 // 5 + 1  # three of them overflow one batch
 
 
 class SyncServicer:
@@ -50,6 +52,15 @@ class SyncServicer:
             assert context.is_active()
             yield f"page {n}".encode()
 
+    def PagesThenAbort(self, request: bytes, context: ThreadContext) -> Iterator[bytes]:  # noqa: N802
+        yield b"page 0"
+        yield b"page 1"
+        context.abort(grpc.StatusCode.NOT_FOUND, "gone after two pages")
+
+    def BigPages(self, request: bytes, context: ThreadContext) -> Iterator[bytes]:  # noqa: N802
+        for n in range(5):  # more than one batch of replies (REPLY_BATCH_BYTES)
+            yield bytes([n]) * BIG_PAGE
+
 
 KINDS = {
     "Echo": grpc.unary_unary_rpc_method_handler,
@@ -58,6 +69,8 @@ KINDS = {
     "Boom": grpc.unary_unary_rpc_method_handler,
     "SetCode": grpc.unary_unary_rpc_method_handler,
     "Pages": grpc.unary_stream_rpc_method_handler,
+    "PagesThenAbort": grpc.unary_stream_rpc_method_handler,
+    "BigPages": grpc.unary_stream_rpc_method_handler,
 }
 
 
@@ -126,6 +139,23 @@ def test_codes_set_on_the_context_reach_the_client(channel: grpc.Channel) -> Non
 def test_generator_methods_stream_their_replies(channel: grpc.Channel) -> None:
     pages = list(channel.unary_stream("/test.Sync/Pages")(b"", timeout=10))
     assert pages == [b"page 0", b"page 1", b"page 2"]
+
+
+def test_replies_before_an_abort_arrive_then_the_status(channel: grpc.Channel) -> None:
+    """Replies are taken from a generator a batch at a time; an abort after some of them
+    still sends them first, then the status."""
+    received: list[bytes] = []
+    with pytest.raises(grpc.RpcError) as caught:
+        for page in channel.unary_stream("/test.Sync/PagesThenAbort")(b"", timeout=10):
+            received.append(page)
+    assert received == [b"page 0", b"page 1"]
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND  # type: ignore[attr-defined]
+    assert caught.value.details() == "gone after two pages"  # type: ignore[attr-defined]
+
+
+def test_a_stream_larger_than_a_batch_arrives_whole_and_in_order(channel: grpc.Channel) -> None:
+    pages = list(channel.unary_stream("/test.Sync/BigPages")(b"", timeout=10))
+    assert pages == [bytes([n]) * BIG_PAGE for n in range(5)]
 
 
 def test_a_plain_request_streaming_method_is_refused_at_registration() -> None:

@@ -106,11 +106,35 @@ def test_saved_links_round_trip_exactly(space: str) -> None:
     assert snapshot is not None and len(snapshot.dead_vectors) == 10
     again = VectorIndex(DIM, space, HnswParams(search_ef=32), exact_threshold=100)  # type: ignore[arg-type]
     rowids = np.arange(10, 800, dtype=np.int64)
-    assert again.restore(snapshot, rowids, x[10:])
+    pages = [(rowids[start : start + 300], x[10 + start : 310 + start]) for start in (0, 300, 600)]
+    assert again.restore(snapshot, pages)  # page by page, straight into the graph's storage
+    assert again.graph_size == 800 and again.live == 790
     q = _vectors(20, 3)
     for a, b in zip(index.search(q, 7), again.search(q, 7), strict=True):
         np.testing.assert_array_equal(a[0], b[0])
         np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_restore_takes_new_rowids_as_tail_and_refuses_missing_ones() -> None:
+    x = _vectors(600, 4)
+    index = VectorIndex(DIM, "cosine", HnswParams(search_ef=32), exact_threshold=100)
+    index.apply(np.zeros(0, np.int64), np.arange(600, dtype=np.int64), x)
+    index.maintain()
+    snapshot = index.graph_snapshot()
+    assert snapshot is not None
+    extra = _vectors(5, 5)
+    rowids = np.arange(605, dtype=np.int64)  # 600..604: written after the save
+    again = VectorIndex(DIM, "cosine", HnswParams(search_ef=32), exact_threshold=100)
+    assert again.restore(
+        snapshot, [(rowids[:300], x[:300]), (rowids[300:], np.vstack([x[300:], extra]))]
+    )
+    assert again.graph_size == 600 and again.positions == 605
+    ((found, distances),) = again.search(extra[2:3], 1)
+    assert found.tolist() == [602] and distances[0] == pytest.approx(0.0, abs=1e-5)
+
+    missing = VectorIndex(DIM, "cosine", HnswParams(search_ef=32), exact_threshold=100)
+    assert not missing.restore(snapshot, [(rowids[:300], x[:300])])  # SQLite lacks 300..599
+    assert missing.positions == 0 and not missing.has_graph
 
 
 def test_calibration_chooses_the_graph_or_a_scan_by_measurement() -> None:

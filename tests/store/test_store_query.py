@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chroma_grpc.store import RecordBatch, Store
+from chroma_grpc.store import RecordBatch, Store, _faiss
 from chroma_grpc.store._vector_index import HnswParams, VectorIndex
 
 
@@ -167,6 +167,29 @@ def test_hnsw_recall_with_defaults() -> None:
     assert recall >= 0.98
 
 
+def test_a_batch_searched_in_chunks_answers_as_its_queries_one_by_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch's graph search is cut into chunks run on the shared search threads (with a
+    filter's selector too); every query gets exactly what it gets alone, in order."""
+    monkeypatch.setattr(_faiss, "CORES", 2)  # chunked even on a one-core machine
+    x = _data(4000, 16, seed=11)
+    q = _data(61, 16, seed=12)  # not a multiple of the chunk size
+    index = VectorIndex(16, "l2", HnswParams(search_ef=32), exact_threshold=500)
+    index.apply(np.zeros(0, np.int64), np.arange(4000, dtype=np.int64), x)
+    index.maintain()
+    assert index.uses_hnsw
+    allowed = np.arange(0, 4000, 2, dtype=np.int64)  # half: not selective, still the graph
+    for subset in (None, allowed):
+        batch = index.search(q, 10, subset)
+        for row, (rowids, distances) in enumerate(batch):
+            alone_ids, alone_distances = index.search(q[row : row + 1], 10, subset)[0]
+            np.testing.assert_array_equal(rowids, alone_ids)
+            np.testing.assert_array_equal(distances, alone_distances)
+            if subset is not None:
+                assert np.isin(rowids, allowed).all()
+
+
 def test_search_ef_metadata_is_honoured() -> None:
     params = HnswParams.from_metadata(
         {"hnsw:M": 8, "hnsw:search_ef": 12, "hnsw:construction_ef": 40}
@@ -175,3 +198,23 @@ def test_search_ef_metadata_is_honoured() -> None:
     assert HnswParams.from_metadata(None) == HnswParams(
         m=16, construction_ef=100, search_ef=None, chosen=True
     )
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_a_scan_split_by_rows_finds_what_one_scan_finds(
+    monkeypatch: pytest.MonkeyPatch, metric: _faiss.Metric
+) -> None:
+    """One query over a large block is scanned in row slices on the search threads; the merged
+    answer (with a filter's bitmap cut at the slices) is the single scan's."""
+    monkeypatch.setattr(_faiss, "CORES", 3)
+    monkeypatch.setattr(_faiss, "SPLIT_SCAN_MIN_ROWS", 100)
+    base = _data(1003, 8, seed=13)
+    queries = _data(2, 8, seed=14)
+    allowed = np.random.default_rng(15).random(1003) < 0.3
+    for bitmap in (None, np.packbits(allowed, bitorder="little")):
+        whole = _faiss.exact_knn(queries, base, 10, metric, bitmap)
+        split = _faiss.exact_knn(queries, base, 10, metric, bitmap, parallel=True)
+        np.testing.assert_array_equal(split[1], whole[1])
+        np.testing.assert_allclose(split[0], whole[0], rtol=1e-6)
+        if bitmap is not None:
+            assert allowed[split[1]].all()
