@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROTO_DIR := protos
 PROTOS := $(wildcard $(PROTO_DIR)/chroma_grpc/v1/*.proto)
+# The cluster's internal protos (docs/cluster.md): linted with the rest, outside the contract.
+CLUSTER_PROTOS := $(wildcard $(PROTO_DIR)/chroma_grpc/cluster/v1/*.proto)
 DATA ?= ./chroma_data
 HOST ?= 127.0.0.1
 PORT ?= 50051
@@ -16,7 +18,7 @@ BUF := node_modules/.bin/buf
 TAGGED_CONTRACT := protos/tagged-contract.binpb
 
 .PHONY: install run test lint typecheck protos contract-check contract-image bench clean \
-	chromadb-suite
+	chromadb-suite cluster
 
 install: $(STAMP)
 
@@ -30,6 +32,12 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/chroma-grpc run --path $(DATA) --host $(HOST) --port $(PORT)
+
+# A whole cluster on loopback (docs/cluster.md): 3 NATS JetStream servers, 2 workers and 2
+# gateways; prints the addresses and stops everything on Ctrl-C. ARGS='--s3' adds an S3
+# endpoint (moto_server) for the checkpoints.
+cluster: $(STAMP)
+	$(BIN)/chroma-grpc cluster up --data $(DATA)-cluster $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check chroma_grpc tests benchmarks
@@ -72,15 +80,17 @@ contract-check: $(NODE_STAMP)
 	$(BUF) breaking --against $(TAGGED_CONTRACT)
 
 # When a contract version is released: the image `buf breaking` compares against from then on
-# (commit it with the release and tag that commit contract-vX.Y.Z; see CONTRIBUTING.md).
+# (commit it with the release and tag that commit contract-vX.Y.Z; see CONTRIBUTING.md). The
+# cluster's internal protos are not part of the contract.
 contract-image: $(NODE_STAMP)
-	$(BUF) build --exclude-source-info -o $(TAGGED_CONTRACT)
+	$(BUF) build --exclude-source-info --exclude-path $(PROTO_DIR)/chroma_grpc/cluster \
+		-o $(TAGGED_CONTRACT)
 
 # Regenerate the committed stubs from protos/ (tests fail when they are stale): messages and
 # grpc stubs, each with typed .pyi stubs from mypy-protobuf (its plugins live in the venv).
 protos: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m grpc_tools.protoc -I$(PROTO_DIR) \
-		--python_out=. --grpc_python_out=. --mypy_out=. --mypy_grpc_out=. $(PROTOS)
+		--python_out=. --grpc_python_out=. --mypy_out=. --mypy_grpc_out=. $(PROTOS) $(CLUSTER_PROTOS)
 
 # The peers live in their own venvs: they are measured, never imported by us. chromadb 1.5.9
 # (what users install today; the version the ratios in BENCHMARKS.md are against) and 0.4.24.
@@ -96,10 +106,13 @@ $(PEER_STAMP):
 	.venv-peer/bin/python -m pip install --quiet 'chromadb==0.4.24' 'numpy<2'
 	touch $(PEER_STAMP)
 
-# Writes BENCHMARKS.md. ARGS='--million' adds 1M vectors; ARGS='--quick' is a 10k smoke run.
+# Writes BENCHMARKS.md (and the measured section of docs/cluster.md: a cluster on loopback
+# against a single node).
+# ARGS='--million' adds 1M vectors; ARGS='--quick' is a 10k smoke run.
 bench: $(STAMP) $(PEER1_STAMP) $(PEER_STAMP)
 	$(BIN)/python -m benchmarks $(ARGS)
 	$(BIN)/python -m benchmarks.embeddings
+	$(BIN)/python -m benchmarks.cluster
 
 clean:
 	rm -rf $(VENV) .venv-peer .venv-peer1 $(SUITE_VENV) .pytest_cache .mypy_cache .ruff_cache \

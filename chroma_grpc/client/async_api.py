@@ -12,12 +12,14 @@ event loop free.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Union
 from uuid import UUID
 
 from chroma_grpc._version import CHROMA_API_VERSION
 from chroma_grpc.client._embedding import DEFAULT_EMBEDDING_FUNCTION
 from chroma_grpc.client._exceptions import raises_chromadb_exceptions
+from chroma_grpc.client._gateways import host_list
 from chroma_grpc.client.api import check_create_arguments, check_get_arguments
 from chroma_grpc.client.collection import CollectionCommon
 from chroma_grpc.client.factories import (
@@ -315,7 +317,8 @@ class _Factory:
 
         if settings.chroma_db_impl is not None:
             raise ValueError(LEGACY_CONFIG_ERROR)
-        store = AsyncStoreProxy(server_target(settings), settings=settings)
+        target, options = server_target(settings)
+        store = AsyncStoreProxy(target, options=options, settings=settings)
         try:
             try:
                 await store.heartbeat()
@@ -332,7 +335,7 @@ class _Factory:
 
 
 async def AsyncHttpClient(
-    host: str = "localhost",
+    host: str | Sequence[str] = "localhost",
     port: int = 8000,
     ssl: bool = False,
     headers: dict[str, str] | None = None,
@@ -349,5 +352,5 @@ async def AsyncHttpClient(
         ValueError: conflicting host/port in settings, no server answering, or no such tenant
             or database.
     """
-    settings = remote_settings(host, port, ssl, headers, settings, REMOTE_API_IMPL)
+    settings = remote_settings(host_list(host), port, ssl, headers, settings, REMOTE_API_IMPL)
     return await _Factory.connect(settings, tenant, database)

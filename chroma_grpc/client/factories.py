@@ -9,11 +9,12 @@ signature keeps chromadb's default of 8000 for compatibility, but ``chroma-grpc 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Union
 
 from chroma_grpc.client import _systems
+from chroma_grpc.client._gateways import channel_target, host_list
 from chroma_grpc.client.api import ClientAPI
 from chroma_grpc.config import Settings
 from chroma_grpc.errors import AuthorizationError
@@ -94,7 +95,7 @@ def PersistentClient(
 
 
 def HttpClient(
-    host: str = "localhost",
+    host: str | Sequence[str] = "localhost",
     port: int = 8000,
     ssl: bool = False,
     headers: dict[str, str] | None = None,
@@ -105,8 +106,11 @@ def HttpClient(
     """A client of a chroma-grpc server (gRPC, despite chromadb's name for it).
 
     Args:
-        host: the server's host name.
-        port: the server's port (chroma-grpc's default is 50051; 8000 is chromadb's).
+        host: the server's host name; or a cluster's gateways, ``"h1:p1,h2:p2"`` or a list
+            of ``host[:port]``: calls are balanced over them and retried on another when
+            one is unavailable (:mod:`chroma_grpc.client._gateways`).
+        port: the server's port (chroma-grpc's default is 50051; 8000 is chromadb's), and
+            of any gateway listed without one.
         ssl: use TLS, verified against the system roots or the CA file named by
             ``settings.chroma_server_ssl_verify``; ``chroma_client_tls_cert`` /
             ``chroma_client_tls_key`` add a client certificate (mTLS).
@@ -121,7 +125,7 @@ def HttpClient(
         ValueError: conflicting host/port in settings, no server answering, or no such
             tenant or database.
     """
-    settings = remote_settings(host, port, ssl, headers, settings, REMOTE_API_IMPL)
+    settings = remote_settings(host_list(host), port, ssl, headers, settings, REMOTE_API_IMPL)
     return _client(settings, tenant, database, _remote_store)
 
 
@@ -139,7 +143,7 @@ def remote_settings(
     Raises:
         ValueError: a different host or port already set in ``settings``.
     """
-    host, port, ssl = str(host), int(port), bool(ssl)
+    host, port, ssl = host_list(host), int(port), bool(ssl)
     settings = (settings or Settings()).copy(update={"chroma_api_impl": api_impl})
     if settings.chroma_server_host and settings.chroma_server_host != host:
         raise ValueError(
@@ -206,7 +210,8 @@ def _embedded_store(settings: Settings) -> StoreAPI:
 def _remote_store(settings: Settings) -> StoreAPI:
     from chroma_grpc.client.proxy import StoreProxy  # grpc only for remote clients
 
-    store = StoreProxy(server_target(settings), settings=settings)
+    target, options = server_target(settings)
+    store = StoreProxy(target, options=options, settings=settings)
     try:
         store.heartbeat()
     except AuthorizationError:
@@ -218,11 +223,13 @@ def _remote_store(settings: Settings) -> StoreAPI:
     return store
 
 
-def server_target(settings: Settings) -> str:
-    """The ``host:port`` of the server ``settings`` name (chroma-grpc's port if none is set)."""
+def server_target(settings: Settings) -> tuple[str, list[tuple[str, Any]]]:
+    """The grpc target of the server ``settings`` name (chroma-grpc's port if none is set), and
+    the channel options it needs: none for one server; balancing and retries for a cluster's
+    gateways (``host="h1:p1,h2:p2"``, :mod:`chroma_grpc.client._gateways`)."""
     host = settings.require("chroma_server_host")
     port = settings.chroma_server_http_port or settings.chroma_server_grpc_port
-    return f"{host}:{port or DEFAULT_GRPC_PORT}"
+    return channel_target(host, port or DEFAULT_GRPC_PORT)
 
 
 def _client(

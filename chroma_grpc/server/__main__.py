@@ -19,8 +19,9 @@ import signal
 import sys
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
+from typing import cast
 
 from chroma_grpc.server._write_streams import (
     DEFAULT_MAX_STREAM_BYTES,
@@ -38,8 +39,9 @@ from chroma_grpc.server.app import (
 )
 from chroma_grpc.server.interceptors import checked_token, log_rpc
 from chroma_grpc.server.logs import LOG_FORMATS, configure_logging
+from chroma_grpc.store.api import StoreAPI
 from chroma_grpc.store.errors import ChromaError
-from chroma_grpc.store.types import StoreLimits
+from chroma_grpc.store.types import StoreLimits, TextEmbedder
 
 logger = logging.getLogger("chroma_grpc.server")
 TRUTHY = ("1", "true", "yes", "on")
@@ -48,6 +50,8 @@ DEFAULT_MAX_CONCURRENT_RPCS = 1024
 # Running store calls get this long after --grace to finish before the process exits anyway.
 STOP_TIMEOUT_S = 30.0
 _DEFAULT_LIMITS = StoreLimits()
+# Opens the store a server serves, from its arguments, limits and embedder.
+StoreOpener = Callable[[argparse.Namespace, StoreLimits, "TextEmbedder | None"], StoreAPI]
 
 
 def _env(name: str, default: str | float | None = None) -> str | float | None:
@@ -126,6 +130,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--grace", type=float, default=5.0, help="seconds in-flight RPCs get at shutdown"
     )
+    # gateway / worker / cluster (docs/cluster.md); NATS loads only when one of them runs.
+    from chroma_grpc.cluster.cli import add_cluster_commands
+
+    add_cluster_commands(commands, [_add_limit_flags, _add_security_flags])
     return parser
 
 
@@ -248,8 +256,9 @@ def _stream_limits(args: argparse.Namespace) -> StreamLimits:
         _parser().error(str(error))
 
 
-def run(args: argparse.Namespace) -> int:
-    """Serve until a signal arrives; returns the process exit code."""
+def run(args: argparse.Namespace, open_store: StoreOpener | None = None) -> int:
+    """Serve until a signal arrives; returns the process exit code. ``open_store`` serves
+    another StoreAPI than a data folder's Store (``chroma-grpc gateway``: a cluster's)."""
     from chroma_grpc.store import Store  # deferred: `--help` need not load FAISS
 
     stopping = threading.Event()
@@ -275,9 +284,12 @@ def run(args: argparse.Namespace) -> int:
         max_n_results=args.max_n_results,
     )
     try:
-        store = Store(args.path, limits=limits, allow_reset=args.allow_reset, embedder=embedder)
+        if open_store is not None:
+            store: StoreAPI = open_store(args, limits, embedder)
+        else:
+            store = Store(args.path, limits=limits, allow_reset=args.allow_reset, embedder=embedder)
     except ChromaError as error:  # folder in use, damaged or missing database, disk full
-        print(f"chroma-grpc: not serving {args.path}: {error}", file=sys.stderr)
+        print(f"chroma-grpc: not serving {args.path or 'the cluster'}: {error}", file=sys.stderr)
         return 1
     metrics = None
     try:
@@ -285,7 +297,7 @@ def run(args: argparse.Namespace) -> int:
         if args.metrics_port is not None:
             from chroma_grpc.server.metrics import ServerMetrics
 
-            metrics = ServerMetrics(store)
+            metrics = ServerMetrics(cast(Store, store))  # only `run` has --metrics-port
             sinks.append(metrics.observe)
             metrics_port = metrics.serve(args.metrics_host, args.metrics_port)
             metrics_url = f"http://{bracket_host(args.metrics_host)}:{metrics_port}/metrics"
@@ -346,7 +358,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point (``chroma-grpc``)."""
     args = _parser().parse_args(argv)
     configure_logging(args.log_format)
-    return run(args)
+    if args.command == "run":
+        return run(args)
+    from chroma_grpc.cluster import cli
+
+    if args.command == "gateway":
+        return run(args, cli.open_gateway_store)
+    if args.command == "worker":
+        return cli.run_worker(args)
+    return cli.run_cluster_up(args)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from chroma_grpc.server._addressing import record_collection_id
 from chroma_grpc.server._decoding import OFFLOAD_BYTES
 from chroma_grpc.server._execution import UNGATED, Access, Scheduler
 from chroma_grpc.server.errors import RpcEnded, field_paths
-from chroma_grpc.store.api import StoreAPI
+from chroma_grpc.store.api import WRITE_REQUEST_ID, StoreAPI
 from chroma_grpc.store.errors import (
     CollectionNotFoundError,
     InvalidCollectionException,
@@ -190,8 +190,12 @@ class WriteStreams:
     ) -> None:
         """The one store call (on a worker thread), unless the deadline has passed meanwhile."""
         _check_deadline(None if deadline is None else deadline - time.monotonic(), "writing")
-        with field_paths(WRITE_FIELDS):
-            getattr(self._store, kind)(collection_id, write.batch)
+        request_id = WRITE_REQUEST_ID.set(write.request_id)
+        try:
+            with field_paths(WRITE_FIELDS):
+                getattr(self._store, kind)(collection_id, write.batch)
+        finally:
+            WRITE_REQUEST_ID.reset(request_id)
 
 
 def _deadline(remaining: float | None) -> float | None:

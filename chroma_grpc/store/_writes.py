@@ -20,9 +20,9 @@ import numpy as np
 import numpy.typing as npt
 
 from chroma_grpc.store._sqlite import integer_list, text_list
-from chroma_grpc.store.errors import InvalidDimensionException
 from chroma_grpc.store.filters import value_kind
 from chroma_grpc.store.types import MetadataValue, Vectors
+from chroma_grpc.store.validation import dimension_mismatch
 
 OpKind = Literal["add", "upsert", "update", "delete"]
 RowIds = npt.NDArray[np.int64]
@@ -73,10 +73,7 @@ def append_and_apply(conn: sqlite3.Connection, op: WriteOp) -> IndexDelta:
     if op.embeddings is not None:
         dim = int(op.embeddings.shape[1])
         if dimension is not None and dim != dimension:
-            raise InvalidDimensionException(
-                f"Embedding dimension {dim} does not match collection dimensionality {dimension}",
-                field="embeddings",
-            )
+            raise dimension_mismatch(dim, dimension, field="embeddings")
         if dimension is None:  # the first embedding fixes it for good, as in Chroma
             conn.execute(
                 "UPDATE collections SET dimension = ? WHERE seq = ?", (dim, collection_seq)

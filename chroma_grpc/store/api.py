@@ -12,6 +12,7 @@ share one semantics: for any arguments, both return the same result or raise the
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextvars import ContextVar
 from typing import Protocol
 
 from chroma_grpc.store.types import (
@@ -32,6 +33,11 @@ from chroma_grpc.store.types import (
     Where,
     WhereDocument,
 )
+
+# The request id of the write being served, when its transport carries one (the first message
+# of a write stream): a clustered store logs the write under it, so a retried write (same id)
+# is applied once. Set by the server around the store call; empty when there is none.
+WRITE_REQUEST_ID: ContextVar[str] = ContextVar("chroma_grpc_write_request_id", default="")
 
 
 class StoreAPI(Protocol):

@@ -51,7 +51,6 @@ from chroma_grpc.store.errors import (
     FailedPreconditionError,
     InvalidArgumentError,
     InvalidCollectionException,
-    InvalidDimensionException,
     ResetNotAllowedError,
 )
 from chroma_grpc.store.types import (
@@ -92,6 +91,7 @@ from chroma_grpc.store.validation import (
     check_scope_name_shape,
     check_scope_shape,
     collection_not_found_message,
+    dimension_mismatch,
     documents_to_embed,
     unique_collection_error,
     validate_batch,
@@ -578,10 +578,8 @@ class Store:
                 if row.dimension is None:  # never had an embedding: any dimension, no results
                     return [empty_result(columns) for _ in range(len(queries))]
                 if queries.shape[1] != row.dimension:
-                    raise InvalidDimensionException(
-                        f"Embedding dimension {queries.shape[1]} does not match collection "
-                        f"dimensionality {row.dimension}",
-                        field="query_embeddings",
+                    raise dimension_mismatch(
+                        queries.shape[1], row.dimension, field="query_embeddings"
                     )
                 index = slot.index
                 if index is not None:

@@ -38,6 +38,7 @@ from chroma_grpc.store.errors import (
     InvalidArgumentError,
     InvalidArgumentTypeError,
     InvalidCollectionException,
+    InvalidDimensionException,
     ResourceExhaustedError,
     TenantNotFoundError,
     UniqueConstraintError,
@@ -87,6 +88,7 @@ __all__ = [
     "check_scope_name_shape",
     "check_scope_shape",
     "collection_not_found_message",
+    "dimension_mismatch",
     "database_exists_message",
     "database_not_found_message",
     "documents_to_embed",
@@ -132,6 +134,14 @@ def collection_not_found_message(name_or_id: object) -> str:
 def unique_collection_error(name: str) -> UniqueConstraintError:
     """A collection of this name exists in the database already (chromadb's text)."""
     return UniqueConstraintError(f"Collection {name} already exists", field="name")
+
+
+def dimension_mismatch(dimension: int, expected: int, *, field: str) -> InvalidDimensionException:
+    """Vectors of another dimension than the collection's (fixed by its first embedding)."""
+    return InvalidDimensionException(
+        f"Embedding dimension {dimension} does not match collection dimensionality {expected}",
+        field=field,
+    )
 
 
 def length_mismatch(column: str, count: int, ids: int) -> InvalidArgumentError:

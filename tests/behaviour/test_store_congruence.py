@@ -2,7 +2,8 @@
 every call alike.
 
 Each case runs against an embedded ``Store`` and against a ``StoreProxy`` of a real server (over
-its own ``Store``), and again against an ``AsyncStoreProxy``, both freshly seeded the same way.
+its own ``Store``), again against an ``AsyncStoreProxy``, and against a ``StoreProxy`` of a
+cluster's gateways, all freshly seeded the same way.
 The two must return equal results and leave equal data, or raise the same class with the same
 message. The client API is bypassed on purpose: it rejects many mistakes before either store is
 reached. Hypothesis then throws random filters and batches, faulty in one place or in several,
@@ -24,6 +25,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
+from chroma_grpc.client._gateways import channel_target
 from chroma_grpc.client.async_proxy import AsyncStoreProxy
 from chroma_grpc.client.proxy import StoreProxy
 from chroma_grpc.store import Store
@@ -63,9 +65,25 @@ def stores(kind: str) -> Iterator[tuple[Store, StoreProxy]]:
     embedded.close()
 
 
-@pytest.fixture(scope="module", params=["grpc", "async"])
+@contextmanager
+def cluster_stores(gateways: str) -> Iterator[tuple[Store, StoreProxy]]:
+    """The embedded store, and a ``StoreProxy`` of a cluster's gateways: the gateway checks
+    every call as the single-node store does (docs/cluster.md)."""
+    embedded = Store(None, allow_reset=True)
+    target, options = channel_target(gateways, 0)
+    proxy = StoreProxy(target, options=options, timeout=60)
+    yield embedded, proxy
+    proxy.close()
+    embedded.close()
+
+
+@pytest.fixture(scope="module", params=["grpc", "async", "cluster"])
 def pair(request: pytest.FixtureRequest) -> Iterator[tuple[Store, StoreProxy]]:
-    """Every case runs on both proxies."""
+    """Every case runs on every proxy: of one server (sync and asyncio), and of a cluster."""
+    if request.param == "cluster":
+        with cluster_stores(request.getfixturevalue("cluster_gateways")) as both:
+            yield both
+        return
     with stores(request.param) as both:
         yield both
 

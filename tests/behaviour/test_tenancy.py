@@ -127,9 +127,9 @@ def test_factories_take_an_existing_tenant_and_database(
         with pytest.raises(ValueError, match="Could not connect to tenant nobody") as caught:
             chroma_grpc.EphemeralClient(settings, tenant="nobody")
     else:
-        from .support import split_address
+        from .support import remote_host_port
 
-        host, port = split_address(request.getfixturevalue("server_address"))
+        host, port = remote_host_port(transport, request)
         scoped = chroma_grpc.HttpClient(host, port, tenant="acme", database="docs")
         with pytest.raises(ValueError, match="Could not connect to tenant nobody") as caught:
             chroma_grpc.HttpClient(host, port, tenant="nobody")

@@ -473,9 +473,14 @@ def test_readme_steps_match_checks() -> None:
 
 def test_readme_walkthrough(server: ServerProcess, tmp_path: Path) -> None:
     """Each README step, run against a live server, replies what the walk-through promises."""
+    walk_through_readme(server.host, server.port, tmp_path)
+
+
+def walk_through_readme(host: str, port: int, tmp_path: Path) -> None:
+    """The README's steps against the server at ``host:port`` (a cluster's gateway too)."""
     grpcurl = grpcurl_path()
-    client = chroma_grpc.HttpClient(host=server.host, port=server.port)
-    variables = {"ADDR": server.address}
+    client = chroma_grpc.HttpClient(host=host, port=port)
+    variables = {"ADDR": f"{host}:{port}"}
     for step_text, (_, check) in zip(readme_steps()[1:], CHECKS, strict=True):
         output, errors = run_step(step_text, variables, grpcurl, tmp_path)
         step = Step(output, dict(variables), client, errors)

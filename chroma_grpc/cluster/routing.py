@@ -1,0 +1,47 @@
+"""Where records and shards go: a stable hash of a record id picks its shard, and rendezvous
+hashing over live workers picks each shard's replicas.
+
+Both are pure functions of their inputs, so every gateway and worker computes the same answer
+from the same catalog and membership, with nothing to agree on at run time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+
+
+def _hash64(text: str) -> int:
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def shard_of(record_id: str, shards: int) -> int:
+    """The shard a record lives in, for a collection of ``shards`` shards (stable forever:
+    the shard count of a collection never changes)."""
+    return 0 if shards == 1 else _hash64(record_id) % shards
+
+
+def split_by_shard(ids: Sequence[str], shards: int) -> dict[int, list[int]]:
+    """Positions of ``ids`` grouped by shard, in their original order within each shard."""
+    groups: dict[int, list[int]] = {}
+    for position, record_id in enumerate(ids):
+        groups.setdefault(shard_of(record_id, shards), []).append(position)
+    return groups
+
+
+def shard_key(collection_id: str, shard: int) -> str:
+    """A shard's name in placement, membership and checkpoint records."""
+    return f"{collection_id}.{shard}"
+
+
+def rendezvous(key: str, workers: Iterable[str]) -> list[str]:
+    """``workers`` ranked for ``key`` by highest random weight (rendezvous hashing): the first
+    R are the key's replicas. Adding or removing a worker moves only the keys it wins or held.
+    """
+    return sorted(workers, key=lambda worker: (_hash64(f"{worker}/{key}"), worker), reverse=True)
+
+
+def placement(key: str, workers: Iterable[str], replicas: int) -> list[str]:
+    """The workers that should host ``key``: its top ``replicas`` by rendezvous rank."""
+    return rendezvous(key, workers)[:replicas]
