@@ -434,16 +434,28 @@ def resumable(error: grpc.RpcError, token: str, resumptions: int) -> bool:
     return broken and bool(token) and resumptions < READ_RESUMPTIONS
 
 
+def target_hosts(target: str) -> list[str]:
+    """The hosts a grpc target names: ``host:port``, ``[v6]:port``, or a multi-address target
+    of several gateways (``ipv4:a:p,b:p`` / ``ipv6:[a]:p,[b]:p``)."""
+    for scheme in ("ipv4:", "ipv6:", "dns:///", "dns:"):
+        if target.startswith(scheme):
+            target = target[len(scheme) :]
+            break
+    return [entry.rpartition(":")[0].strip("[]") or entry for entry in target.split(",")]
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def warn_plaintext_token(target: str, metadata: Sequence[tuple[str, str]]) -> None:
     """Credentials over plaintext are readable on the network; fine on loopback only."""
     if not any(key in AUTH_METADATA_KEYS for key, _ in metadata):
         return
-    host = target.rpartition(":")[0].strip("[]") or target
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = host == "localhost"
-    if not loopback:
+    if not all(_is_loopback(host) for host in target_hosts(target)):
         warnings.warn(
             f"Sending credentials to {target} without TLS: anyone on the network can read "
             "them. Enable TLS (HttpClient(ssl=True) / chroma_server_ssl_enabled).",

@@ -136,6 +136,24 @@ def test_plaintext_credentials_to_a_remote_host_warn() -> None:
         StoreProxy("203.0.113.7:50051", metadata=[("authorization", "Bearer x")]).close()
 
 
+@pytest.mark.parametrize(
+    ("target", "warns"),
+    [
+        ("ipv4:127.0.0.1:50051,127.0.0.2:50052", False),  # several loopback gateways
+        ("ipv6:[::1]:50051,[::1]:50052", False),
+        ("localhost:50051", False),
+        ("ipv4:127.0.0.1:50051,203.0.113.7:50051", True),  # one remote gateway is enough
+    ],
+)
+def test_the_plaintext_warning_reads_every_gateway_of_a_target(target: str, warns: bool) -> None:
+    from chroma_grpc.client.proxy import StoreProxy
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        StoreProxy(target, metadata=[("authorization", "Bearer x")]).close()
+    assert any("without TLS" in str(w.message) for w in caught) == warns, caught
+
+
 def test_cli_rejects_half_a_tls_configuration(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "chroma_grpc", "run", "--path", str(tmp_path)]
     done = subprocess.run(
