@@ -13,7 +13,6 @@ import logging
 import os
 import signal
 import sys
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -215,9 +214,9 @@ def run_cluster_up(args: argparse.Namespace) -> int:
         allow_reset=args.allow_reset,
         gateway_ports=[args.port + i for i in range(args.gateways)] if args.port else (),
     )
-    stopping = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    from chroma_grpc.server._signals import StopSignals
+
+    stop_signals = StopSignals()
     try:
         cluster.start()
         hosts = ",".join(cluster.gateway_addresses)
@@ -229,7 +228,7 @@ def run_cluster_up(args: argparse.Namespace) -> int:
             "Ctrl-C stops everything.",
             flush=True,
         )
-        stopping.wait()
+        stop_signals.wait()
     except RuntimeError as error:
         print(f"chroma-grpc cluster up: {error}", file=sys.stderr)
         return 1

@@ -15,14 +15,12 @@ import argparse
 import faulthandler
 import logging
 import os
-import signal
 import sys
-import threading
 import warnings
 from collections.abc import Callable, Sequence
-from types import FrameType
 from typing import cast
 
+from chroma_grpc.server._signals import StopSignals
 from chroma_grpc.server._write_streams import (
     DEFAULT_MAX_STREAM_BYTES,
     DEFAULT_MAX_TOTAL_STREAM_BYTES,
@@ -261,14 +259,7 @@ def run(args: argparse.Namespace, open_store: StoreOpener | None = None) -> int:
     another StoreAPI than a data folder's Store (``chroma-grpc gateway``: a cluster's)."""
     from chroma_grpc.store import Store  # deferred: `--help` need not load FAISS
 
-    stopping = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        logger.info("Received %s, shutting down", signal.Signals(signum).name)
-        stopping.set()
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    stop_signals = StopSignals()
 
     embedder = None
     if args.server_embedding:
@@ -339,7 +330,7 @@ def run(args: argparse.Namespace, open_store: StoreOpener | None = None) -> int:
             auth,
         )
         print(f"chroma-grpc listening on {args.host}:{port}", flush=True)
-        stopping.wait()  # the signal handlers set it
+        stop_signals.wait()
         if not server.stop(args.grace).wait(args.grace + STOP_TIMEOUT_S):
             # Something will not finish; say what, then leave: every acknowledged write is
             # already committed, and SQLite rolls back whatever was half done.

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
+import os
+import platform
 import signal
+import sys
 from pathlib import Path
 
 import grpc
@@ -15,6 +19,8 @@ from chroma_grpc.client.proxy import StoreProxy
 from chroma_grpc.server.app import SERVICE_NAMES
 from chroma_grpc.store.types import RecordBatch
 from tests.helpers.servers import serve_in_process, start_server_process
+
+SYS_TGKILL = 234  # x86-64 Linux
 
 
 def health_status(address: str, service: str = "") -> int:
@@ -74,6 +80,40 @@ def test_cli_serves_restarts_on_the_same_data_and_exits_cleanly_on_sigterm(
         remote.reset()
         assert remote.count_collections() == 0
         remote.close()
+
+
+def _signal_thread(pid: int, tid: int, sig: int) -> None:
+    """tgkill(2): deliver ``sig`` to one thread of another process, as the kernel may
+    deliver a process's SIGTERM to whichever of its threads does not block it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(SYS_TGKILL, pid, tid, sig) != 0:
+        raise OSError(ctypes.get_errno(), "tgkill")
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or platform.machine() != "x86_64",
+    reason="tgkill's syscall number is x86-64 Linux's",
+)
+def test_sigterm_delivered_to_a_worker_thread_still_stops_the_server(tmp_path: Path) -> None:
+    """The main thread must not sleep through a signal another thread received (it did, now
+    and then, under load: the process went on serving after SIGTERM)."""
+    server = start_server_process(tmp_path / "data")
+    remote = StoreProxy(server.address)
+    remote.create_collection("warm")  # the store's worker threads exist now
+    remote.close()
+    pid = server.process.pid
+    grpc_threads = [
+        int(tid)
+        for tid in os.listdir(f"/proc/{pid}/task")
+        if Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip() == "event_engine"
+    ]
+    assert grpc_threads, "grpc's event engine threads are running"
+    _signal_thread(pid, grpc_threads[0], signal.SIGTERM)
+    try:
+        code = server.process.wait(15)  # no second signal: that one might reach the main thread
+    finally:
+        server.stop(signal.SIGKILL)
+    assert code == 0, "".join(server.output)
 
 
 def test_sigint_also_shuts_down_cleanly(tmp_path: Path) -> None:
