@@ -143,3 +143,50 @@ def durable_state(urls: Sequence[str], collection_id: str) -> DurableState:
             await nc.close()
 
     return asyncio.run(ask())
+
+
+def ready_replicas(urls: Sequence[str], collection_id: str, shards: int) -> list[int]:
+    """How many live workers announce a READY replica of each of the collection's shards."""
+
+    async def ask() -> list[int]:
+        from nats.js.errors import NoKeysError
+
+        from chroma_grpc.cluster.membership import READY, WorkerDoc
+        from chroma_grpc.cluster.nats_io import MEMBERS_BUCKET, connect
+        from chroma_grpc.cluster.routing import shard_key
+
+        nc = await connect(urls, "chroma-grpc-test")
+        try:
+            members = await nc.jetstream().key_value(MEMBERS_BUCKET)
+            try:
+                keys = await members.keys()
+            except NoKeysError:
+                keys = []
+            docs = []
+            for key in keys:
+                entry = await members.get(key)
+                if entry.value:
+                    docs.append(WorkerDoc.from_json(entry.value))
+            return [
+                sum(
+                    1
+                    for doc in docs
+                    if (replica := doc.replicas.get(shard_key(collection_id, shard))) is not None
+                    and replica.state == READY
+                )
+                for shard in range(shards)
+            ]
+        finally:
+            await nc.close()
+
+    return asyncio.run(ask())
+
+
+def wait_until_replicated(
+    urls: Sequence[str], collection_id: str, shards: int, replicas: int, timeout: float = 60.0
+) -> None:
+    """Block until every shard has ``replicas`` READY replicas (bounded by ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while (counts := ready_replicas(urls, collection_id, shards)) != [replicas] * shards:
+        assert time.monotonic() < deadline, f"READY replicas per shard: {counts}"
+        time.sleep(0.2)

@@ -23,16 +23,28 @@ import pytest
 
 from chroma_grpc.cluster.gateway import partition_of
 from chroma_grpc.cluster.local import LocalCluster
-from chroma_grpc.cluster.nats_io import DEFAULT_PARTITIONS, MEMBER_TTL_S, stream_name
+from chroma_grpc.cluster.nats_io import DEFAULT_PARTITIONS, stream_name
 from chroma_grpc.v1 import record_service_pb2 as rpb
 from chroma_grpc.v1 import record_service_pb2_grpc, types_pb2
 from chroma_grpc.wire.collections import to_proto_ref
 
-from .support import BATCH, Ingest, all_ids, client_of, durable_state, stream_leader, vectors
+from .support import (
+    BATCH,
+    Ingest,
+    all_ids,
+    client_of,
+    durable_state,
+    stream_leader,
+    vectors,
+    wait_until_replicated,
+)
 
 RESUME_WITHIN_S = 15.0
 # A query whose first replica hangs: the hedge delay plus a normal query on a loaded machine.
 HEDGED_QUERY_S = 1.5
+# Probe vectors come from a seed no ingested batch uses (``Ingest`` seeds each batch with its
+# first record's number), so a probe's nearest neighbour is itself alone.
+PROBE_SEED = 10**9
 
 
 def fresh_collection(cluster: LocalCluster, name: str):  # type: ignore[no-untyped-def]
@@ -68,7 +80,7 @@ def test_killing_a_worker_keeps_queries_answering_from_the_other_replica(
     cluster: LocalCluster,
 ) -> None:
     _, collection = fresh_collection(cluster, "worker-kill")
-    probes = vectors(10_000, 20)
+    probes = vectors(PROBE_SEED, 20)  # not the vectors of any ingested batch: no ties
     collection.add(ids=[f"p{i}" for i in range(20)], embeddings=probes)
     ingest = Ingest(collection, "w").start()
     answered = 0
@@ -101,7 +113,7 @@ def test_a_hung_worker_costs_a_hedge_not_a_timeout(cluster: LocalCluster) -> Non
     """SIGSTOP a worker: until its membership entry expires, reads sent to it are hedged to
     the other replica after --hedge-after (50 ms), so every query answers, correctly, fast."""
     _, collection = fresh_collection(cluster, "hung-worker")
-    probes = vectors(20_000, 20)
+    probes = vectors(PROBE_SEED, 20)
     collection.add(ids=[f"p{i}" for i in range(20)], embeddings=probes)
     assert collection.count() == 20  # both shards' replicas are ready
     hung = cluster.workers[0]
@@ -120,8 +132,10 @@ def test_a_hung_worker_costs_a_hedge_not_a_timeout(cluster: LocalCluster) -> Non
     finally:
         hung.kill(signal.SIGCONT)
     assert answered >= 10 and slowest < HEDGED_QUERY_S, (answered, slowest)
-    # resumed, it serves again: the other worker stopped in turn, queries still answer
-    time.sleep(MEMBER_TTL_S)
+    # resumed, it serves again (once both replicas of both shards are READY again: its entry
+    # may have expired meanwhile on a loaded machine): the other worker stopped in turn,
+    # queries still answer
+    wait_until_replicated(cluster.nats.urls, str(collection.id), shards=2, replicas=2)
     other = cluster.workers[1]
     other.kill(signal.SIGSTOP)
     try:
