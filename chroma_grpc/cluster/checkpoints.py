@@ -27,7 +27,6 @@ import json
 import logging
 import os
 import shutil
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,7 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NotFound
 from nats.js.kv import KeyValue
 
 from chroma_grpc.cluster.nats_io import OBJECTS_BUCKET
+from chroma_grpc.store._data_folder import copy_data_folder
 from chroma_grpc.store._index_files import DIRECTORY as INDEX_DIRECTORY
 from chroma_grpc.store._sqlite import DB_FILENAME
 from chroma_grpc.store.errors import DataLossError
@@ -197,26 +197,9 @@ def _digest(path: Path) -> dict[str, Any]:
 
 
 def snapshot(store_dir: Path, into: Path) -> dict[str, dict[str, Any]]:
-    """Copy a store's state into ``into`` (call while nothing writes it): the database with
-    the online backup API, and its saved index files. Returns each file's digest."""
-    into.mkdir(parents=True, exist_ok=True)
-    source = sqlite3.connect(f"file:{store_dir / DB_FILENAME}?mode=ro", uri=True)
-    target = sqlite3.connect(into / SNAPSHOT)
-    try:
-        source.backup(target)
-    finally:
-        target.close()
-        source.close()
-    files = {SNAPSHOT: _digest(into / SNAPSHOT)}
-    indexes = store_dir / INDEX_DIRECTORY
-    if indexes.is_dir():
-        (into / INDEX_DIRECTORY).mkdir(exist_ok=True)
-        for path in sorted(indexes.iterdir()):
-            if path.is_file() and not path.name.endswith(".tmp"):
-                name = f"{INDEX_DIRECTORY}/{path.name}"
-                shutil.copyfile(path, into / name)
-                files[name] = _digest(into / name)
-    return files
+    """Copy a store's state into ``into`` (``copy_data_folder``, the database as
+    ``SNAPSHOT``); returns each file's digest."""
+    return {name: _digest(into / name) for name in copy_data_folder(store_dir, into, SNAPSHOT)}
 
 
 class Checkpoints:

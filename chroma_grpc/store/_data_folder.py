@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
+import sqlite3
 from pathlib import Path
 
 from chroma_grpc.store._index_files import DIRECTORY as INDEX_DIRECTORY
@@ -118,3 +120,29 @@ def check_database_present(directory: Path) -> None:
             "from a backup. To start an empty database here on purpose, first move the "
             "folder's contents elsewhere"
         )
+
+
+def copy_data_folder(folder: Path, into: Path, database_name: str = DB_FILENAME) -> list[str]:
+    """A consistent copy of a data folder, even one in use: SQLite's online backup of the
+    database (its committed transactions, write-ahead log included) as ``database_name``, and
+    the saved index files, which a store checks against the database before using them (files
+    still being written, ``*.tmp``, are left out). Returns the copied names, relative to
+    ``into``."""
+    into.mkdir(parents=True, exist_ok=True)
+    source = sqlite3.connect(f"{(folder / DB_FILENAME).as_uri()}?mode=ro", uri=True)
+    target = sqlite3.connect(into / database_name)
+    try:
+        source.backup(target)
+    finally:
+        target.close()
+        source.close()
+    copied = [database_name]
+    indexes = folder / INDEX_DIRECTORY
+    if indexes.is_dir():
+        (into / INDEX_DIRECTORY).mkdir(exist_ok=True)
+        for path in sorted(indexes.iterdir()):
+            if path.is_file() and not path.name.endswith(".tmp"):
+                name = f"{INDEX_DIRECTORY}/{path.name}"
+                shutil.copyfile(path, into / name)
+                copied.append(name)
+    return copied

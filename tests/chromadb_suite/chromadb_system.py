@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import importlib
 import shutil
-import sqlite3
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -30,8 +29,7 @@ from typing import Any
 
 from chroma_grpc import ClientAPI, Settings
 from chroma_grpc.store import Store
-from chroma_grpc.store._index_files import DIRECTORY as INDEX_DIRECTORY
-from chroma_grpc.store._sqlite import DB_FILENAME
+from chroma_grpc.store._data_folder import copy_data_folder
 from chroma_grpc.store.errors import FolderInUseError
 
 
@@ -91,23 +89,8 @@ class System:
             if not System.opens_copy_when_in_use:
                 raise
             self._copy = Path(tempfile.mkdtemp(prefix="chromadb-suite-copy-"))
-            _copy_folder(folder, self._copy)
+            copy_data_folder(folder, self._copy)
             return Store(self._copy, allow_reset=self.settings.allow_reset)
-
-
-def _copy_folder(folder: Path, copy: Path) -> None:
-    """A consistent copy of a data folder in use: SQLite's online backup of the database (its
-    committed transactions, write-ahead log included) and the saved index files, which the
-    store checks against the database before it uses them."""
-    source = sqlite3.connect(f"{(folder / DB_FILENAME).as_uri()}?mode=ro", uri=True)
-    target = sqlite3.connect(copy / DB_FILENAME)
-    try:
-        source.backup(target)
-    finally:
-        source.close()
-        target.close()
-    if (folder / INDEX_DIRECTORY).is_dir():
-        shutil.copytree(folder / INDEX_DIRECTORY, copy / INDEX_DIRECTORY)
 
 
 _chromadb_load_and_check: Callable[..., None] | None = None
