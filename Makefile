@@ -106,13 +106,14 @@ $(PEER_STAMP):
 	.venv-peer/bin/python -m pip install --quiet 'chromadb==0.4.24' 'numpy<2'
 	touch $(PEER_STAMP)
 
-# Writes BENCHMARKS.md (and the measured section of docs/cluster.md: a cluster on loopback
-# against a single node).
+# Writes BENCHMARKS.md, and docs/cluster.md's measured sections: a cluster on loopback against a
+# single node, and the cost-model run of how shards and replicas scale.
 # ARGS='--million' adds 1M vectors; ARGS='--quick' is a 10k smoke run.
 bench: $(STAMP) $(PEER1_STAMP) $(PEER_STAMP)
 	$(BIN)/python -m benchmarks $(ARGS)
 	$(BIN)/python -m benchmarks.embeddings
 	$(BIN)/python -m benchmarks.cluster
+	$(BIN)/python -m benchmarks.cluster_scaling
 
 clean:
 	rm -rf $(VENV) .venv-peer .venv-peer1 $(SUITE_VENV) .pytest_cache .mypy_cache .ruff_cache \

@@ -198,14 +198,14 @@ def report(results: dict[str, dict[str, Any]], count: int, seconds: float) -> st
     return "\n".join(lines)
 
 
-def write_into(doc: Path, section: str) -> None:
-    """Replace what lies between the markers of ``doc`` with ``section``."""
+def write_into(doc: Path, section: str, start: str = START_MARKER, end: str = END_MARKER) -> None:
+    """Replace what lies between the ``start`` and ``end`` markers of ``doc`` with ``section``."""
     text = doc.read_text(encoding="utf-8")
-    head, found, rest = text.partition(START_MARKER)
-    _, found_end, tail = rest.partition(END_MARKER)
+    head, found, rest = text.partition(start)
+    _, found_end, tail = rest.partition(end)
     if not (found and found_end):
-        raise SystemExit(f"{doc}: the {START_MARKER!r} / {END_MARKER!r} markers are missing")
-    doc.write_text(f"{head}{START_MARKER}\n{section}\n{END_MARKER}{tail}", encoding="utf-8")
+        raise SystemExit(f"{doc}: the {start!r} / {end!r} markers are missing")
+    doc.write_text(f"{head}{start}\n{section}\n{end}{tail}", encoding="utf-8")
 
 
 def main() -> None:

@@ -37,6 +37,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _milliseconds(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected milliseconds (0 or more), got {text}")
+    return value
+
+
 def _topology_flags(parser: argparse.ArgumentParser) -> None:
     from_env = os.environ.get("CHROMA_GRPC_NATS")
     parser.add_argument(
@@ -132,6 +139,19 @@ def add_cluster_commands(commands: Any, shared_flags: list[FlagAdder]) -> None:
         help="or after this many seconds with any (default 60)",
     )
     worker.add_argument("--log-format", choices=("text", "json"), default="text")
+    worker.add_argument(
+        "--simulated-read-ms",
+        type=_milliseconds,
+        default=0.0,
+        help="benchmarks only: each shard read also takes this long on one simulated core "
+        "(the cost-model run, docs/cluster.md)",
+    )
+    worker.add_argument(
+        "--simulated-record-ms",
+        type=_milliseconds,
+        default=0.0,
+        help="benchmarks only: each applied record also takes this long on that core",
+    )
 
     cluster = commands.add_parser("cluster", help="a whole cluster on this machine")
     actions = cluster.add_subparsers(dest="cluster_command", required=True)
@@ -168,6 +188,7 @@ def open_gateway_store(
 
 def run_worker(args: argparse.Namespace) -> int:
     from chroma_grpc.cluster.checkpoints import S3Blobs
+    from chroma_grpc.cluster.simulated import ServiceTimes
     from chroma_grpc.cluster.worker import Worker
 
     blobs = S3Blobs(args.checkpoints, args.s3_endpoint) if args.checkpoints else None
@@ -182,6 +203,7 @@ def run_worker(args: argparse.Namespace) -> int:
         blobs=blobs,
         checkpoint_ops=args.checkpoint_every_ops,
         checkpoint_interval_s=args.checkpoint_interval,
+        service_times=ServiceTimes(args.simulated_read_ms / 1e3, args.simulated_record_ms / 1e3),
     )
 
     async def main() -> None:

@@ -49,6 +49,13 @@ class DeleteRecords:
 Operation = Union[WriteRecords, DeleteRecords]
 
 
+def record_count(op: Operation) -> int:
+    """Records a write carries (a delete by ids: the ids; by filter: 1)."""
+    if isinstance(op, WriteRecords):
+        return len(op.batch.ids)
+    return len(op.ids) if op.ids is not None else 1
+
+
 def encode(op: Operation) -> bytes:
     message = log_pb2.LogOp()
     if isinstance(op, WriteRecords):

@@ -37,6 +37,7 @@ from chroma_grpc.cluster import ops
 from chroma_grpc.cluster.catalog import CollectionEntry
 from chroma_grpc.cluster.membership import CATCHING_UP, READY
 from chroma_grpc.cluster.nats_io import shard_subject, stop_task, stream_name
+from chroma_grpc.cluster.simulated import SimulatedCore
 from chroma_grpc.store import Store
 from chroma_grpc.store.errors import ChromaError, ErrorCode, ServerUnavailableError
 from chroma_grpc.store.types import MetadataValue
@@ -118,6 +119,7 @@ class Replica:
         folder: Path,
         executor: Executor,
         announce: Callable[[], None],
+        core: SimulatedCore | None = None,
     ) -> None:
         self.entry = entry
         self.shard = shard
@@ -129,6 +131,7 @@ class Replica:
         self._js = js
         self._executor = executor
         self._announce = announce
+        self._core = core
         self._store: Store | None = None
         self._local_id = ""
         self._known_through = 0
@@ -262,8 +265,11 @@ class Replica:
                 await subscription.unsubscribe()
 
     async def _apply(self, seq: int, data: bytes) -> None:
+        op = ops.decode(data)
         async with self.apply_lock:
-            deleted = await self.run_store(self._apply_and_record, seq, ops.decode(data))
+            if self._core is not None:
+                await self._core.apply(ops.record_count(op))
+            deleted = await self.run_store(self._apply_and_record, seq, op)
             if deleted is not None:
                 self._deleted[seq] = deleted
                 while len(self._deleted) > DELETE_RESULTS_KEPT:

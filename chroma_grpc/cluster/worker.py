@@ -57,6 +57,7 @@ from chroma_grpc.cluster.nats_io import (
 )
 from chroma_grpc.cluster.replica import Replica
 from chroma_grpc.cluster.routing import placement, rendezvous, shard_key
+from chroma_grpc.cluster.simulated import ServiceTimes, SimulatedCore
 from chroma_grpc.cluster.v1 import shard_service_pb2 as pb
 from chroma_grpc.cluster.v1 import shard_service_pb2_grpc
 from chroma_grpc.server.errors import abort_async, async_unary_errors
@@ -99,6 +100,7 @@ class Worker:
         checkpoint_ops: int = DEFAULT_CHECKPOINT_OPS,
         checkpoint_interval_s: float = DEFAULT_CHECKPOINT_INTERVAL_S,
         threads: int = 8,
+        service_times: ServiceTimes | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -112,6 +114,10 @@ class Worker:
         self._checkpoint_ops = checkpoint_ops
         self._checkpoint_interval_s = checkpoint_interval_s
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="chroma-grpc-replica")
+        # Only the cost-model benchmark sets service times (cluster/simulated.py).
+        self.core = (
+            SimulatedCore(service_times) if service_times and service_times.simulated else None
+        )
         self.replicas: dict[str, Replica] = {}
         self._opening: dict[str, asyncio.Task[None]] = {}
         # Replicas being opened, and the log position each has on disk (announced first).
@@ -264,7 +270,9 @@ class Worker:
 
     async def _open(self, key: str, entry: CollectionEntry, shard: int) -> None:
         folder = self.data_dir / "replicas" / key
-        replica = Replica(self._js, entry, shard, folder, self._executor, self.announce_soon)
+        replica = Replica(
+            self._js, entry, shard, folder, self._executor, self.announce_soon, self.core
+        )
         # Announced before the checkpoint record is read: a checkpoint taken after that read
         # sees this position, so the log it still needs is not purged (Worker.checkpoint).
         self._opening_at[key] = replica.position_on_disk()
@@ -386,13 +394,15 @@ class ShardServicer(shard_service_pb2_grpc.ShardServiceServicer):
     def __init__(self, worker: Worker) -> None:
         self._worker = worker
 
-    async def _ready(self, ref: pb.ShardRef, context: Any) -> Replica:
+    async def _ready(self, ref: pb.ShardRef, context: Any, *, read: bool = True) -> Replica:
         try:
             replica = self._worker.replica(ref)
         except ReplicaMissing as error:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(error))
             raise AssertionError from None  # abort raises
         await replica.wait_through(ref.min_seq)
+        if read and self._worker.core is not None:
+            await self._worker.core.read()
         return replica
 
     @async_unary_errors
@@ -451,7 +461,7 @@ class ShardServicer(shard_service_pb2_grpc.ShardServiceServicer):
     async def ShardAwait(
         self, request: pb.ShardAwaitRequest, context: Any
     ) -> pb.ShardAwaitResponse:
-        replica = await self._ready(request.shard, context)
+        replica = await self._ready(request.shard, context, read=False)
         await replica.wait_applied(request.seq)
         deleted = replica.deleted_count(request.seq)
         if deleted is None:
