@@ -38,13 +38,11 @@ from typing import Any
 import numpy as np
 
 import chroma_grpc
-from benchmarks.cluster import DIMENSION, cpu_seconds, data, write_into
+from benchmarks.cluster import DIMENSION, DOC, cpu_seconds, data, write_into
 from chroma_grpc.cluster.local import LocalCluster
 from chroma_grpc.store import Store
 from chroma_grpc.store.types import RecordBatch
 
-ROOT = Path(__file__).resolve().parent.parent
-DOC = ROOT / "docs" / "cluster.md"
 START_MARKER = "<!-- cluster-scaling:start (written by python -m benchmarks.cluster_scaling) -->"
 END_MARKER = "<!-- cluster-scaling:end -->"
 WORKERS = 4
