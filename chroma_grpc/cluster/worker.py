@@ -240,9 +240,9 @@ class Worker:
         live = self._live()
         wanted: dict[str, tuple[CollectionEntry, int]] = {}
         for entry in self._catalog.collections():
-            for shard in range(entry.shards):
+            owners_of = placement(entry.id, entry.shards, live, self._replication)
+            for shard, owners in enumerate(owners_of):
                 key = shard_key(entry.id, shard)
-                owners = placement(key, live, self._replication)
                 if self.id in owners:
                     wanted[key] = (entry, shard)
                 elif key in self.replicas and not self._handed_over(key, owners):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -30,12 +32,42 @@ def test_shards_are_stable_and_spread() -> None:
 
 def test_rendezvous_moves_only_what_a_worker_wins_or_held() -> None:
     keys = [f"c.{i}" for i in range(200)]
-    before = {k: placement(k, ["w1", "w2", "w3"], 2) for k in keys}
-    after = {k: placement(k, ["w1", "w2", "w3", "w4"], 2) for k in keys}
+    before = {k: rendezvous(k, ["w1", "w2", "w3"])[:2] for k in keys}
+    after = {k: rendezvous(k, ["w1", "w2", "w3", "w4"])[:2] for k in keys}
     for key in keys:
         kept = set(before[key]) & set(after[key])
         assert len(kept) >= 1 and (set(after[key]) - kept <= {"w4"})
     assert rendezvous("k", ["a", "b"]) == rendezvous("k", ["b", "a"])
+
+
+def test_placement_spreads_one_collections_shards() -> None:
+    """Plain rendezvous put 4 shards on 2 or fewer of 4 workers a third of the time."""
+    rng = random.Random(5)
+    for n in range(300):
+        workers = [f"w{rng.getrandbits(48):012x}" for _ in range(4)]
+        for shards, replicas in [(4, 1), (2, 2), (1, 4)]:
+            owners = placement(f"c{n}", shards, workers, replicas)
+            assert Counter(w for o in owners for w in o) == dict.fromkeys(workers, 1)
+
+
+def test_placement_is_even_stable_and_agreed() -> None:
+    rng = random.Random(7)
+    moved = total = 0
+    for n in range(2000):
+        workers = [f"w{rng.getrandbits(48):012x}" for _ in range(rng.randint(1, 6))]
+        shards, replicas = rng.randint(1, 8), rng.randint(1, 3)
+        owners = placement(f"c{n}", shards, workers, replicas)
+        # Every gateway and worker computes it from the same live set, in any order.
+        assert owners == placement(f"c{n}", shards, workers[::-1], replicas)
+        assert all(len(set(o)) == len(o) == min(replicas, len(workers)) for o in owners)
+        load = Counter(w for o in owners for w in o)
+        even = -(-shards * min(replicas, len(workers)) // len(workers))
+        assert max(load.values()) <= even + 1
+        joined = placement(f"c{n}", shards, [*workers, "w-new"], replicas)
+        moved += sum(len(set(a) - set(b)) for a, b in zip(owners, joined, strict=True))
+        total += sum(len(o) for o in owners)
+    # A worker joining 1 to 6 others takes about its fair share, not a reshuffle.
+    assert moved / total < 0.3
 
 
 def test_log_ops_round_trip() -> None:
